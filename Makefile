@@ -1,0 +1,41 @@
+# identkit: two commands.
+#   make figures   regenerate every figure into figures/ (PNG + PDF)
+#   make test      run every test: unit tests and the notebooks under nbval (quick mode)
+# Both create .venv on first use (idempotent). Other targets: notebooks, benchmark, data, clean.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.identkit-installed
+PIPQ   := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+.PHONY: figures test notebooks benchmark data venv clean
+
+venv: $(STAMP)
+
+# torch==2.13.0 is a CPU wheel that lies on disk here; installing it first keeps the package's torch range
+# from pulling a multi-GB CUDA build. Where a torch is already importable, it is kept.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(PIPQ) "torch==2.13.0"
+	$(PIPQ) -e ".[test,notebook]"
+	@touch $@
+
+figures: $(STAMP)
+	$(BIN)/python -m identkit figures $(if $(QUICK),--quick,)
+
+test: $(STAMP)
+	IDENTKIT_QUICK=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout 900 $(PYTEST_ARGS)
+
+# Re-execute every notebook in place (full mode) so the committed outputs are current.
+notebooks: $(STAMP)
+	$(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb notebooks/solutions/*.ipynb
+
+benchmark: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,37 @@
+"""Command line: ``python -m identkit figures [--only NAME ...] [--quick] [--list]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+def _figures(args: argparse.Namespace) -> int:
+    from . import figures
+
+    if args.list:
+        for spec in figures.registry().values():
+            print(f"{spec.name:32s} {spec.notebook:18s} {spec.description}")
+        return 0
+    quick = True if args.quick else (False if args.full else None)
+    paths = figures.save_all(only=args.only, quick=quick, outdir=args.outdir)
+    print(f"wrote {len(paths)} files to {paths[0].parent if paths else args.outdir}")
+    return 0
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m identkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fig = sub.add_parser("figures", help="regenerate figures (PNG + PDF)")
+    fig.add_argument("--only", nargs="+", metavar="NAME", help="figure names (default: all)")
+    mode = fig.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="quick (CI) mode")
+    mode.add_argument("--full", action="store_true", help="full mode even when CI/IDENTKIT_QUICK is set")
+    fig.add_argument("--outdir", default=None, help="output folder (default: figures/)")
+    fig.add_argument("--list", action="store_true", help="list figure names and exit")
+    fig.set_defaults(func=_figures)
+    return parser
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""One place for the switches every notebook, figure and command reads.
+
+* ``QUICK``: quick (CI) mode. Set ``IDENTKIT_QUICK=1`` (or ``0``) explicitly, otherwise quick mode follows the
+  presence of ``CI`` in the environment, as Pyro's tutorials do (``smoke_test = "CI" in os.environ``).
+* ``DEFAULT_SEED``: the seed used when a caller gives none.
+* ``FIGURE_DIR``: where figures are written (``IDENTKIT_FIGURE_DIR`` overrides ``<repo>/figures``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["QUICK", "DEFAULT_SEED", "FIGURE_DIR", "REPO_ROOT", "quick_mode", "resolve_quick"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def quick_mode(environ: os._Environ | dict | None = None) -> bool:
+    """Return whether quick mode is on for the given environment (default: ``os.environ``).
+
+    ``IDENTKIT_QUICK`` wins when set; otherwise quick mode is on exactly when ``CI`` is set.
+    """
+    env = os.environ if environ is None else environ
+    flag = env.get("IDENTKIT_QUICK")
+    if flag is not None:
+        value = flag.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ValueError(f"IDENTKIT_QUICK must be one of {sorted(_TRUE | _FALSE - {''})}, got {flag!r}")
+    return "CI" in env
+
+
+def resolve_quick(quick: bool | None) -> bool:
+    """``quick`` if given, else the environment's :data:`QUICK`."""
+    return QUICK if quick is None else bool(quick)
+
+
+QUICK: bool = quick_mode()
+DEFAULT_SEED: int = 20211206  # NeurIPS 2021 opening day; any fixed integer would do
+REPO_ROOT: Path = Path(__file__).resolve().parent.parent
+FIGURE_DIR: Path = Path(os.environ.get("IDENTKIT_FIGURE_DIR", REPO_ROOT / "figures"))

@@ -1,0 +1,27 @@
+"""The injective fix in torch: ICNN Brenier maps, full-rank linear maps, injective decoders, VAE models.
+
+CPU is enough; CUDA is used when present (see :func:`identkit.neural.device`).
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "ICNN": "icnn",
+    "BrenierMap": "icnn",
+    "monotonicity_margin": "icnn",
+    "FullRankLinear": "linear",
+    "MLPDecoder": "decoders",
+    "InjectiveDecoder": "decoders",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):  # PEP 562: import submodules (and torch) on first use
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
