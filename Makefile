@@ -23,10 +23,20 @@ $(STAMP): pyproject.toml
 	$(PIPQ) -e ".[test,notebook]"
 	@touch $@
 
-figures: $(STAMP)
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+
+# Real Fashion-MNIST, offline: Debian's dataset-fashion-mnist package (MIT licence, 31 MB), where apt exists.
+data:
+	@if [ -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ] || [ -n "$$IDENTKIT_FASHION_MNIST" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
+	else echo "Fashion-MNIST not found: run 'sudo apt-get install dataset-fashion-mnist' or set IDENTKIT_FASHION_MNIST"; fi
+
+figures: $(STAMP) data
 	$(BIN)/python -m identkit figures $(if $(QUICK),--quick,)
 
-test: $(STAMP)
+test: $(STAMP) data
 	IDENTKIT_QUICK=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout 900 $(PYTEST_ARGS)
 

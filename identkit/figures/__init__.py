@@ -45,7 +45,10 @@ def figure(name: str, description: str, notebook: str):
         @functools.wraps(func)
         def wrapper(*args, quick: bool | None = None, **kwargs):
             with style():
-                return func(*args, quick=config.resolve_quick(quick), **kwargs)
+                fig = func(*args, quick=config.resolve_quick(quick), **kwargs)
+            # Detach from pyplot: no double display in notebooks, no open-figure build-up in loops.
+            plt.close(fig)
+            return fig
 
         _REGISTRY[name] = FigureSpec(name, description, notebook, wrapper)
         return wrapper
