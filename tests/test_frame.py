@@ -84,3 +84,21 @@ def test_cli_lists_every_figure(capsys):
     assert main(["figures", "--list"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert listed == figures.names()
+
+
+def test_committed_cheap_figures_are_what_the_code_draws(tmp_path):
+    """TeachOpenCADD-style: regenerating the exact (no-training) figures reproduces the committed files byte for byte."""
+    committed = figures.read_manifest()
+    if committed["versions"] != figures._versions():
+        pytest.skip(f"figures/ was drawn with {committed['versions']}, this environment has {figures._versions()}")
+    cheap = [n for n, spec in figures.registry().items() if spec.cost == "cheap"]
+    missing = [n for n in cheap if n not in committed["figures"]]
+    assert not missing, f"figures not committed (run `make figures`): {missing}"
+    stale = []
+    for name in cheap:
+        entry = committed["figures"][name]
+        figures.save(name, quick=entry["mode"] == "quick", outdir=tmp_path)
+        for fmt, digest in entry["sha256"].items():
+            if _digest(tmp_path / f"{name}.{fmt}") != digest:
+                stale.append(f"{name}.{fmt}")
+    assert not stale, f"committed figures differ from what the code draws (run `make figures`): {stale}"
