@@ -12,7 +12,12 @@ import importlib
 _EXPORTS = {
     "GridPosterior": "grid",
     "BetaMixtureGMM": "gmm",
+    "GMMDataset": "gmm",
+    "MLEFit": "gmm",
+    "paper_datasets": "gmm",
     "PPCA": "ppca",
+    "reference_W": "ppca",
+    "nonidentifiable_directions": "ppca",
     "GMVAE": "gmvae",
 }
 __all__ = list(_EXPORTS)
