@@ -9,7 +9,7 @@ def _figures(args: argparse.Namespace) -> int:
 
     if args.list:
         for spec in figures.registry().values():
-            print(f"{spec.name:32s} {spec.notebook:18s} {spec.description}")
+            print(f"{spec.name:32s} {spec.notebook:24s} {spec.description}")
         return 0
     quick = True if args.quick else (False if args.full else None)
     paths = figures.save_all(only=args.only, quick=quick, outdir=args.outdir)

@@ -1,6 +1,6 @@
 """The injective fix in torch: ICNN Brenier maps, full-rank linear maps, injective decoders, VAE models.
 
-CPU is enough; CUDA is used when present (see :func:`identkit.neural.device`).
+CPU is enough; CUDA is used when present (see :func:`identkit.neural.default_device`).
 """
 from __future__ import annotations
 
@@ -13,6 +13,24 @@ _EXPORTS = {
     "FullRankLinear": "linear",
     "MLPDecoder": "decoders",
     "InjectiveDecoder": "decoders",
+    "bernoulli_log_prob": "decoders",
+    "gaussian_log_prob": "decoders",
+    # models and training (vae developer)
+    "VAE": "models",
+    "LIDVAE": "models",
+    "GMVAE": "models",
+    "IDGMVAE": "models",
+    "fit": "train",
+    "Method": "train",
+    "default_device": "train",
+    "save_checkpoint": "train",
+    "load_checkpoint": "train",
+    # baselines (table developer)
+    "BetaVAE": "baselines",
+    "FreeBits": "baselines",
+    "LaggingEncoder": "baselines",
+    "SemiAmortized": "baselines",
+    "VampPrior": "baselines",
 }
 __all__ = list(_EXPORTS)
 

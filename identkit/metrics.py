@@ -1,0 +1,339 @@
+"""Posterior-collapse metrics of a VAE-type model, as defined by He et al. (2019) and used in Wang et al.'s Table 1.
+
+Arrays or tensors in; python floats / numpy float64 arrays out. Let ``q(z|x) = N(μ(x), diag σ²(x))`` be the
+encoder, ``p(z)`` the prior and ``p(x|z)`` the decoder, evaluated on an evaluation set ``x_1..x_N``.
+
+* **AU** (:func:`active_units`): dimension ``k`` is active when ``Cov_x(E_{q(z|x)}[z_k]) = Var_i(μ_ik) ≥ δ``
+  (unbiased variance over the evaluation set, δ = 0.01).
+* **KL** (:func:`kl_to_prior`, :func:`kl_per_dimension`): ``KL(q(z|x) ‖ N(0, I))`` in closed form,
+  ``½ Σ_k (μ_k² + σ_k² − log σ_k² − 1)``.
+* **MI** (:func:`mutual_information`): ``I_q(x; z) = E_x E_{q(z|x)}[log q(z|x)] − E_x E_{q(z|x)}[log q(z)]`` with
+  the aggregate posterior ``q(z) = (1/N) Σ_j q(z|x_j)`` over the *whole* evaluation set (not per minibatch,
+  which would bias MI towards ``log B``). The first term is the closed-form negative entropy; the second is a
+  Monte-Carlo average over ``z ~ q(z|x_i)`` of ``logsumexp_j log q(z|x_j) − log N``.
+* **LL** (:func:`iw_loglik`): the importance-weighted bound (Burda et al. 2016) with the encoder as proposal,
+  ``log (1/S) Σ_s p(x, z_s)/q(z_s|x)``, ``z_s ~ q(z|x)``, S ≥ 500 by default; a lower bound on ``log p(x)`` in
+  expectation, tight as S → ∞, and exact for every S when q is the exact posterior.
+* **Identifiability meter** (:func:`identifiability_meter`): the per-dimension expected Fisher information of
+  the likelihood in z, ``F_k = E_x E_{q(z|x)} (∂ log p(x|z)/∂z_k)²``. ``F_k = 0`` means the decoder does not
+  depend on ``z_k`` where the data and posterior put mass: ``z_k`` is locally non-identifiable, and the exact
+  posterior of that coordinate equals its prior (posterior collapse).
+
+The model protocol (see ``identkit.neural.models``): ``latent_dim``, ``data_dim``, ``encode(x) → (μ, log σ²)``,
+``log_likelihood(x (B, D), z (S, B, K)) → (S, B)``, ``log_prior(z (S, B, K)) → (S, B)``.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ._checks import as_finite_array, check_int, check_positive, check_seed
+
+__all__ = [
+    "active_units",
+    "kl_to_prior",
+    "kl_per_dimension",
+    "mutual_information",
+    "iw_loglik",
+    "identifiability_meter",
+    "collapse_metrics",
+    "encode_all",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ----------------------------------------------------------------------------------------------- array metrics
+def _array(x, name: str, ndim=None) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor (any device)
+        x = x.detach().cpu().numpy()
+    return as_finite_array(x, name, ndim=ndim, dtype=np.float64)
+
+
+def _mu_logvar(mu, logvar) -> tuple[np.ndarray, np.ndarray]:
+    m = _array(mu, "mu", ndim=2)
+    lv = _array(logvar, "logvar", ndim=2)
+    if m.shape != lv.shape:
+        raise ValueError(f"mu and logvar must have the same (N, K) shape, got {m.shape} and {lv.shape}")
+    if m.shape[0] < 1 or m.shape[1] < 1:
+        raise ValueError(f"mu must be a non-empty (N, K) array, got shape {m.shape}")
+    return m, lv
+
+
+def active_units(mu, threshold: float = 0.01) -> int:
+    """Number of active latent dimensions: ``#{k : Var_i(μ_ik) ≥ threshold}`` (He et al. 2019, δ = 0.01).
+
+    Parameters
+    ----------
+    mu : array-like, shape (N, K)
+        Posterior means ``E_{q(z|x_i)}[z]`` over the evaluation set (N ≥ 2).
+    threshold : float
+        δ > 0.
+
+    Returns
+    -------
+    int
+    """
+    m = _array(mu, "mu", ndim=2)
+    threshold = check_positive(threshold, "threshold")
+    if m.shape[0] < 2:
+        raise ValueError(f"mu needs at least 2 rows to estimate a variance, got shape {m.shape}")
+    return int(np.sum(np.var(m, axis=0, ddof=1) >= threshold))
+
+
+def kl_to_prior(mu, logvar) -> np.ndarray:
+    """Per-row ``KL(N(μ, diag e^{logvar}) ‖ N(0, I)) = ½ Σ_k (μ_k² + e^{logvar_k} − logvar_k − 1)``, shape (N,)."""
+    m, lv = _mu_logvar(mu, logvar)
+    return 0.5 * np.sum(m**2 + np.exp(lv) - lv - 1.0, axis=1)
+
+
+def kl_per_dimension(mu, logvar) -> np.ndarray:
+    """Per-dimension KL to ``N(0, 1)`` averaged over rows, ``(1/N) Σ_i ½(μ_ik² + σ_ik² − log σ_ik² − 1)``, shape (K,)."""
+    m, lv = _mu_logvar(mu, logvar)
+    return np.mean(0.5 * (m**2 + np.exp(lv) - lv - 1.0), axis=0)
+
+
+def mutual_information(mu, logvar, seed: int = 0, samples: int = 1, chunk_size: int = 1024) -> float:
+    """``I_q(x; z)`` under the aggregate posterior of the whole evaluation set (He et al. 2019's estimator).
+
+    .. math::
+
+        \\hat I = \\frac1N \\sum_i \\Big[-\\tfrac K2 \\log 2π - \\tfrac12 \\sum_k (1 + \\log σ_{ik}^2)\\Big]
+        - \\frac{1}{NS} \\sum_{i,s} \\Big[\\operatorname{logsumexp}_j \\log N(z_{is}; μ_j, σ_j^2) - \\log N\\Big],
+        \\quad z_{is} \\sim q(z|x_i).
+
+    The N × N log-densities are formed chunk by chunk in float64 as quadratic forms (three matrix products),
+    so memory is ``O(chunk_size · N)``.
+
+    Parameters
+    ----------
+    mu, logvar : array-like, shape (N, K)
+    seed : int
+    samples : int
+        Draws of ``z`` per row (S ≥ 1).
+    chunk_size : int
+        Rows of ``z`` per block.
+
+    Returns
+    -------
+    float
+        In nats. Finite-N bias: the mixture of N posteriors stands in for ``q(z)``; it is ≤ ``log N``.
+    """
+    m, lv = _mu_logvar(mu, logvar)
+    check_seed(seed)
+    samples = check_int(samples, "samples")
+    chunk_size = check_int(chunk_size, "chunk_size")
+    n, k = m.shape
+    neg_entropy = np.mean(-0.5 * k * _LOG_2PI - 0.5 * np.sum(1.0 + lv, axis=1))
+    rng = np.random.default_rng(seed)
+    z = (m[None] + np.exp(0.5 * lv)[None] * rng.standard_normal((samples, n, k))).reshape(-1, k)
+    prec = np.exp(-lv)  # (N, K) 1/σ²
+    const = -0.5 * (np.sum(m**2 * prec, axis=1) + np.sum(lv, axis=1) + k * _LOG_2PI)  # (N,)
+    mp = m * prec
+    total = 0.0
+    for start in range(0, z.shape[0], chunk_size):
+        zc = z[start:start + chunk_size]
+        # log N(z_c; μ_j, σ_j²) = −½ z²·prec_j + z·(μ_j prec_j) + const_j, shape (chunk, N)
+        logq = -0.5 * (zc**2) @ prec.T + zc @ mp.T + const[None]
+        total += float(np.sum(logsumexp(logq, axis=1) - math.log(n)))
+    return float(neg_entropy - total / z.shape[0])
+
+
+# ----------------------------------------------------------------------------------------------- model metrics
+def _torch():
+    import torch
+
+    return torch
+
+
+def _device_dtype(model):
+    torch = _torch()
+    for getter in ("parameters", "buffers"):
+        with contextlib.suppress(AttributeError, StopIteration, TypeError):
+            t = next(iter(getattr(model, getter)()))
+            dtype = t.dtype if torch.is_floating_point(t) else torch.get_default_dtype()
+            return t.device, dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    was_training = getattr(model, "training", None)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train(True)
+
+
+def _data(model, x):
+    """``x`` as a finite (N, D) tensor on the model's device/dtype, checked against ``model.data_dim``."""
+    torch = _torch()
+    device, dtype = _device_dtype(model)
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+        if t.ndim != 2:
+            raise ValueError(f"x must have 2 dimensions (N, D), got shape {tuple(t.shape)}")
+        if not torch.all(torch.isfinite(t)):
+            raise ValueError("x contains NaN or infinite values")
+        t = t.to(device=device, dtype=dtype)
+    else:
+        t = torch.as_tensor(as_finite_array(x, "x", ndim=2), dtype=dtype, device=device)
+    d = getattr(model, "data_dim", None)
+    if d is not None and t.shape[1] != d:
+        raise ValueError(f"x must have {d} columns (model.data_dim), got shape {tuple(t.shape)}")
+    if t.shape[0] < 1:
+        raise ValueError("x must have at least one row")
+    return t
+
+
+def encode_all(model, x, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder outputs ``(μ, log σ²)`` for every row of ``x``, in batches, as float64 arrays of shape (N, K)."""
+    torch = _torch()
+    batch_size = check_int(batch_size, "batch_size")
+    xt = _data(model, x)
+    mus, lvs = [], []
+    with _eval_mode(model), torch.no_grad():
+        for start in range(0, xt.shape[0], batch_size):
+            mu, lv = model.encode(xt[start:start + batch_size])
+            mus.append(mu.detach().cpu().double().numpy())
+            lvs.append(lv.detach().cpu().double().numpy())
+    return np.concatenate(mus), np.concatenate(lvs)
+
+
+def _iw_terms(model, x, samples, seed, batch_size, sample_chunk, progress):
+    """Per row: ``log (1/S) Σ_s w_s`` and the Monte-Carlo ``E_q[log q(z|x) − log p(z)]`` from the same draws."""
+    torch = _torch()
+    from tqdm.auto import tqdm
+
+    samples = check_int(samples, "samples")
+    check_seed(seed)
+    batch_size = check_int(batch_size, "batch_size")
+    sample_chunk = check_int(sample_chunk, "sample_chunk")
+    xt = _data(model, x)
+    device, dtype = _device_dtype(model)
+    gen = torch.Generator().manual_seed(seed)
+    ll, kl = [], []
+    with _eval_mode(model), torch.no_grad():
+        for start in tqdm(range(0, xt.shape[0], batch_size), desc="iw_loglik", disable=not progress):
+            xb = xt[start:start + batch_size]
+            mu, lv = model.encode(xb)
+            sd = torch.exp(0.5 * lv)
+            log_w, log_ratio = [], []
+            for s0 in range(0, samples, sample_chunk):
+                s = min(sample_chunk, samples - s0)
+                eps = torch.randn((s, *mu.shape), generator=gen, dtype=mu.dtype).to(device)
+                z = mu + sd * eps
+                log_q = -0.5 * (eps.square() + lv + _LOG_2PI).sum(-1)  # (s, B)
+                log_p = model.log_prior(z)
+                log_w.append(model.log_likelihood(xb, z) + log_p - log_q)
+                log_ratio.append(log_q - log_p)
+            log_w = torch.cat(log_w).double()
+            ll.append((torch.logsumexp(log_w, 0) - math.log(samples)).cpu().numpy())
+            kl.append(torch.cat(log_ratio).double().mean(0).cpu().numpy())
+    return np.concatenate(ll), np.concatenate(kl)
+
+
+def iw_loglik(model, x, samples: int = 500, seed: int = 0, batch_size: int = 100, sample_chunk: int = 100,
+              progress: bool = False) -> np.ndarray:
+    """Importance-weighted log-likelihood per row, ``log (1/S) Σ_s p(x|z_s) p(z_s) / q(z_s|x)``, ``z_s ~ q(z|x)``.
+
+    Computed as a log-mean-exp in float64; samples are drawn ``sample_chunk`` at a time (memory
+    ``O(sample_chunk · batch_size · D)``) from a ``torch.Generator`` seeded with ``seed``. The model is put in
+    eval mode for the call. For Bernoulli models pass the (fixed) binarised evaluation set.
+
+    Parameters
+    ----------
+    model : object implementing the model protocol
+    x : array-like or tensor, shape (N, D)
+    samples : int
+        S ≥ 1 (He et al. and Wang et al. use S = 500).
+    seed : int
+    batch_size, sample_chunk : int
+    progress : bool
+        tqdm bar over batches.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+    """
+    return _iw_terms(model, x, samples, seed, batch_size, sample_chunk, progress)[0]
+
+
+def identifiability_meter(model, x, samples: int = 10, seed: int = 0, batch_size: int = 100) -> np.ndarray:
+    """Per-dimension expected Fisher information of the likelihood in z, ``E_x E_{q(z|x)} (∂ log p(x|z)/∂z_k)²``.
+
+    Each ``z ~ q(z|x)`` (``samples`` draws per row, reparametrised, seeded) is a leaf; one
+    ``torch.autograd.grad`` of ``Σ log p(x|z)`` gives every per-draw gradient (each term depends on its own z
+    only). Zero in dimension k ⇔ (almost surely) the decoder ignores ``z_k``: ``z_k`` is non-identifiable and
+    its exact posterior equals its prior. For ``x | z ~ N(Az + b, σ²I)`` with the exact posterior it equals
+    ``‖A_k‖²/σ²`` (tests/test_metrics.py derives this).
+
+    Returns
+    -------
+    numpy.ndarray, shape (K,)
+    """
+    torch = _torch()
+    samples = check_int(samples, "samples")
+    check_seed(seed)
+    batch_size = check_int(batch_size, "batch_size")
+    xt = _data(model, x)
+    device, _ = _device_dtype(model)
+    gen = torch.Generator().manual_seed(seed)
+    total = None
+    with _eval_mode(model):
+        for start in range(0, xt.shape[0], batch_size):
+            xb = xt[start:start + batch_size]
+            with torch.no_grad():
+                mu, lv = model.encode(xb)
+            eps = torch.randn((samples, *mu.shape), generator=gen, dtype=mu.dtype).to(device)
+            with torch.enable_grad():
+                z = (mu + torch.exp(0.5 * lv) * eps).requires_grad_(True)
+                (grad,) = torch.autograd.grad(model.log_likelihood(xb, z).sum(), z)
+            part = grad.detach().double().square().sum((0, 1))
+            total = part if total is None else total + part
+    return (total / (samples * xt.shape[0])).cpu().numpy()
+
+
+def _prior_is_standard_normal(model, k: int) -> bool:
+    """Whether ``model.log_prior`` equals ``log N(0, I_K)`` on a fixed probe set (then KL is taken in closed form)."""
+    torch = _torch()
+    device, dtype = _device_dtype(model)
+    probe = torch.linspace(-2.5, 2.5, 6 * k, dtype=torch.float64).reshape(3, 2, k)
+    probe = probe + 0.37 * torch.cos(torch.arange(6 * k, dtype=torch.float64)).reshape(3, 2, k)
+    with torch.no_grad():
+        got = model.log_prior(probe.to(device=device, dtype=dtype)).double().cpu()
+    want = -0.5 * (probe.square() + _LOG_2PI).sum(-1)
+    return bool(got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-3))
+
+
+def collapse_metrics(model, x, seed: int = 0, samples: int = 500, batch_size: int = 100,
+                     threshold: float = 0.01, progress: bool = False) -> dict:
+    """The four numbers of Table 1 on an evaluation set: AU, KL, MI, LL (He et al. 2019 definitions).
+
+    Returns
+    -------
+    dict
+        ``AU`` fraction of active dimensions (``AU_count / K``, as the paper reports), ``AU_count``,
+        ``KL`` mean ``KL(q(z|x) ‖ p(z))`` (closed form when ``p(z) = N(0, I)``, otherwise the Monte-Carlo
+        average of ``log q(z|x) − log p(z)`` over the ``samples`` importance draws), ``MI``
+        (:func:`mutual_information` over the whole set, ``seed``), ``LL`` mean :func:`iw_loglik`.
+    """
+    threshold = check_positive(threshold, "threshold")
+    mu, lv = encode_all(model, x, batch_size=max(batch_size, 1))
+    k = mu.shape[1]
+    ll, kl_mc = _iw_terms(model, x, samples, seed, batch_size, 100, progress)
+    kl = float(np.mean(kl_to_prior(mu, lv))) if _prior_is_standard_normal(model, k) else float(np.mean(kl_mc))
+    au = active_units(mu, threshold)
+    return {
+        "AU": au / k,
+        "AU_count": au,
+        "KL": kl,
+        "MI": mutual_information(mu, lv, seed=seed),
+        "LL": float(np.mean(ll)),
+    }
