@@ -19,6 +19,8 @@ _EXPORTS = {
     "reference_W": "ppca",
     "nonidentifiable_directions": "ppca",
     "GMVAE": "gmvae",
+    "AffineDecoder": "gmvae",
+    "affine_cluster_posterior": "gmvae",
 }
 __all__ = list(_EXPORTS)
 

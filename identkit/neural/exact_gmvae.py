@@ -1,0 +1,286 @@
+r"""Maximum-likelihood training of a Gaussian-mixture VAE decoder with the **exact** marginal likelihood.
+
+No encoder and no variational bound: with w ∈ R^d (d ≤ 2) the marginal
+
+.. math:: \log p(x) = \operatorname{logsumexp}_k \log p(x | z = k) − \log K,\qquad
+          p(x | z = k) = ∫ N(w; μ_k, Σ_k) N(x; f_θ(w), σ² I) dw,
+
+is computed by the same Gauss–Hermite rule as :class:`identkit.classical.GMVAE` (nodes
+w_{kj} = μ_k + √2 L_k t_j, weights ω_j π^{-d/2}), written in torch so that it can be differentiated in θ.
+The mixture prior (μ_k, Σ_k) and σ stay fixed; only the decoder f_θ (a small MLP) is fitted. Whatever the
+fit reaches, the cluster posterior p(z | x; θ̂) is then exact, so posterior collapse seen here is not a
+failure of approximate inference: it is latent non-identifiability at θ̂ (Wang, Blei & Cunningham 2021).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import config
+from .._checks import as_finite_array, check_int, check_positive, check_seed
+from ..classical.gmvae import DEFAULT_ORDER, check_mixture, cluster_nodes
+
+__all__ = ["GMVAEMLP", "gh_cluster_log_likelihood", "gh_log_marginal", "ExactGMVAEFit", "fit_exact_gmvae",
+           "collapse_experiment", "COLLAPSE_SETUP", "curve", "fold_decoder", "monotone_decoder"]
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus, "elu": nn.ELU}
+
+
+class GMVAEMLP(nn.Module):
+    r"""A small float64 MLP decoder f_θ: R^d → R^m, w ↦ W_L a(… a(W_1 w + b_1) …) + b_L.
+
+    Parameters
+    ----------
+    d, m : int
+        Input (latent) and output (data) dimensions.
+    hidden : tuple of int
+        Widths of the hidden layers.
+    activation : {"tanh", "relu", "silu", "softplus", "elu"}
+    seed : int
+        Seeds the initialisation (``torch.Generator().manual_seed(seed)``); PyTorch's default
+        initialisation scheme (uniform ±1/√fan_in) is reproduced with that generator.
+    """
+
+    def __init__(self, d: int, m: int, hidden: tuple[int, ...] = (64, 64), activation: str = "tanh",
+                 seed: int = config.DEFAULT_SEED):
+        super().__init__()
+        d, m = check_int(d, "d"), check_int(m, "m")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        hidden = tuple(check_int(h, "hidden") for h in hidden)
+        gen = torch.Generator().manual_seed(check_seed(seed))
+        widths = (d, *hidden, m)
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            lin = nn.Linear(a, b, dtype=torch.float64)
+            bound = 1.0 / np.sqrt(a)
+            with torch.no_grad():
+                lin.weight.uniform_(-bound, bound, generator=gen)
+                lin.bias.uniform_(-bound, bound, generator=gen)
+            layers.append(lin)
+            if i < len(widths) - 2:
+                layers.append(_ACTIVATIONS[activation]())
+        self.net = nn.Sequential(*layers)
+        self.d, self.m = d, m
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        """f_θ(w) for w of shape (N, d); returns shape (N, m)."""
+        return self.net(w)
+
+
+def _nodes_tensor(means, covs, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+    w, logw = cluster_nodes(means, covs, order)
+    return torch.as_tensor(w, dtype=torch.float64), torch.as_tensor(logw, dtype=torch.float64)
+
+
+def gh_cluster_log_likelihood(x: torch.Tensor, decoder, nodes: torch.Tensor, log_weights: torch.Tensor,
+                              sigma: float) -> torch.Tensor:
+    r"""log p(x_i | z = k) by Gauss–Hermite in torch (differentiable in the decoder's parameters).
+
+    logsumexp_j [log_weights_j + log N(x_i; f(nodes_{kj}), σ² I_m)] with ``nodes`` of shape (K, Q, d) and
+    ``log_weights`` of shape (Q,) from :func:`identkit.classical.gmvae.cluster_nodes`. Returns shape (n, K).
+    """
+    K, Q, d = nodes.shape
+    fw = decoder(nodes.reshape(K * Q, d)).reshape(K, Q, -1)  # (K, Q, m)
+    m = fw.shape[-1]
+    # |x − f|² = |x|² + |f|² − 2 x·f as one matrix product (float64, so the cancellation is harmless)
+    sq = ((x**2).sum(-1)[:, None] + (fw**2).sum(-1).reshape(1, K * Q) - 2.0 * x @ fw.reshape(K * Q, m).T)
+    sq = sq.clamp_min(0.0).reshape(-1, K, Q)  # (n, K, Q); clamp only removes round-off below 0
+    const = -0.5 * m * np.log(2 * np.pi * sigma**2)
+    return torch.logsumexp(log_weights - 0.5 * sq / sigma**2, dim=-1) + const
+
+
+def gh_log_marginal(x, decoder, means, covs, sigma: float, order: int | None = None) -> torch.Tensor:
+    r"""The exact (up to quadrature) marginal log p(x_i) = logsumexp_k log p(x_i | z = k) − log K, in torch.
+
+    Parameters
+    ----------
+    x : tensor or array of shape (n, m)
+    decoder : callable on tensors of shape (N, d) → (N, m), e.g. :class:`GMVAEMLP`
+    means, covs : arrays of shapes (K, d) and (K, d, d)
+    sigma : float
+    order : int, optional
+        Gauss–Hermite nodes per latent dimension (default as :class:`identkit.classical.GMVAE`).
+
+    Returns
+    -------
+    tensor of shape (n,)
+    """
+    means, covs = check_mixture(means, covs)
+    sigma = check_positive(sigma, "sigma")
+    order = DEFAULT_ORDER[means.shape[1]] if order is None else check_int(order, "order")
+    x = torch.as_tensor(x, dtype=torch.float64)
+    nodes, logw = _nodes_tensor(means, covs, order)
+    ll = gh_cluster_log_likelihood(x, decoder, nodes, logw, sigma)
+    return torch.logsumexp(ll, dim=1) - np.log(means.shape[0])
+
+
+@dataclass
+class ExactGMVAEFit:
+    """Result of :func:`fit_exact_gmvae`: the fitted decoder and the training trace.
+
+    Attributes
+    ----------
+    decoder : GMVAEMLP
+        The fitted decoder (in eval mode).
+    loglik : ndarray of shape (steps,)
+        Mean training log p(x_i) (quadrature of the training order) before each step.
+    steps : int
+        Number of optimisation steps taken.
+    """
+
+    decoder: GMVAEMLP
+    loglik: np.ndarray = field(repr=False)
+    steps: int
+
+
+def fit_exact_gmvae(x, means, covs, sigma: float, *, decoder: nn.Module | None = None, steps: int = 1500,
+                    quick_steps: int = 60, lr: float = 1e-2, order: int = 32, clip: float = 10.0,
+                    hidden: tuple[int, ...] = (64, 64), activation: str = "tanh",
+                    seed: int = config.DEFAULT_SEED, quick: bool | None = None,
+                    progress: bool = True) -> ExactGMVAEFit:
+    r"""Fit f_θ by maximum exact marginal likelihood, max_θ (1/n) Σ_i log p(x_i; θ), full batch.
+
+    Adam (learning rate ``lr``, cosine-decayed to lr/20) with gradient-norm clipping at ``clip``; the mixture
+    prior and σ are fixed. Raises ``FloatingPointError`` when the loss or a gradient becomes non-finite.
+
+    Parameters
+    ----------
+    x : array of shape (n, m)
+        Training data.
+    means, covs : arrays of shapes (K, d), (K, d, d)
+        The fixed mixture prior of w.
+    sigma : float
+        The fixed observation noise σ.
+    decoder : torch module, optional
+        Decoder to fit; by default a fresh :class:`GMVAEMLP` (``hidden``, ``activation``, seeded by ``seed``).
+    steps, quick_steps : int
+        Number of Adam steps in full and in quick mode.
+    lr, clip : float
+        Learning rate and gradient-norm clipping threshold.
+    order : int
+        Gauss–Hermite nodes per latent dimension used in training (validate afterwards at a higher order
+        with :meth:`identkit.classical.GMVAE.log_marginal_error`).
+    seed : int
+        Seeds the initialisation (``torch.manual_seed`` is not touched: a local generator is used).
+    quick : bool, optional
+        Quick mode (default :data:`identkit.config.QUICK`): ``quick_steps`` steps.
+    progress : bool
+        Show a tqdm progress bar.
+    """
+    means, covs = check_mixture(means, covs)
+    sigma = check_positive(sigma, "sigma")
+    order = check_int(order, "order")
+    seed = check_seed(seed)
+    lr, clip = check_positive(lr, "lr"), check_positive(clip, "clip")
+    quick = config.resolve_quick(quick)
+    n_steps = check_int(quick_steps if quick else steps, "quick_steps" if quick else "steps")
+    x_np = as_finite_array(x, "x", ndim=2)
+    K, d = means.shape
+    if decoder is None:
+        decoder = GMVAEMLP(d, x_np.shape[1], hidden=hidden, activation=activation, seed=seed)
+    xt = torch.as_tensor(x_np, dtype=torch.float64)
+    nodes, logw = _nodes_tensor(means, covs, order)
+    with torch.no_grad():
+        out = decoder(nodes[:1, :1].reshape(1, d))
+    if out.ndim != 2 or out.shape[1] != x_np.shape[1]:
+        raise ValueError(f"decoder must map (N, {d}) to (N, {x_np.shape[1]}) to match x, got {tuple(out.shape)}")
+    opt = torch.optim.Adam(decoder.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_steps, eta_min=lr / 20)
+    trace = np.empty(n_steps)
+    decoder.train()
+    for step in tqdm(range(n_steps), desc="exact GMVAE fit", disable=not progress):
+        opt.zero_grad()
+        ll = gh_cluster_log_likelihood(xt, decoder, nodes, logw, sigma)
+        mean_ll = (torch.logsumexp(ll, dim=1) - np.log(K)).mean()
+        if not torch.isfinite(mean_ll):
+            raise FloatingPointError(f"non-finite log-likelihood at step {step}; lower lr or check x and sigma")
+        (-mean_ll).backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(decoder.parameters(), clip)
+        if not torch.isfinite(gnorm):
+            raise FloatingPointError(f"non-finite gradient at step {step}; lower lr or check x and sigma")
+        opt.step()
+        sched.step()
+        trace[step] = mean_ll.item()
+    decoder.eval()
+    return ExactGMVAEFit(decoder=decoder, loglik=trace, steps=n_steps)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The notebook-04 experiment: can a flexible decoder fit equally well with a collapsed cluster posterior?
+# ----------------------------------------------------------------------------------------------------------------
+#: Fixed prior of the experiment: K = 2 clusters of w ∈ R at ±3 with unit variance; noise σ = 0.4.
+COLLAPSE_SETUP = {"mu": 3.0, "sigma": 0.4, "n_train": 1000, "n_test": 2000, "order": 128, "eval_order": 256}
+
+
+def curve(u: np.ndarray) -> np.ndarray:
+    """The data curve c(u) = (u, u²/2 − 1) ∈ R², an injective map R → R²."""
+    u = np.asarray(u, dtype=float)
+    return np.stack([u, 0.5 * u**2 - 1.0], axis=-1)
+
+
+def fold_decoder(w: np.ndarray, mu: float = COLLAPSE_SETUP["mu"]) -> np.ndarray:
+    r"""f_fold(w) = c(|w| − μ): folds the clusters at ±μ onto each other (z non-identifiable, p(z|x) = 1/2)."""
+    return curve(np.abs(w[:, 0]) - mu)
+
+
+def monotone_decoder(w: np.ndarray, mu: float = COLLAPSE_SETUP["mu"]) -> np.ndarray:
+    r"""f_mono(w) = c(Φ⁻¹(F(w))) with F the CDF of ½N(−μ, 1) + ½N(μ, 1): an injective decoder that maps the
+    bimodal prior of w exactly onto N(0, 1), so it generates the one-cluster data exactly — and z stays
+    identifiable. Computed in log space (log_ndtr, ndtri_exp) and by the symmetry h(−w) = −h(w)."""
+    from scipy.special import log_ndtr, logsumexp, ndtri_exp
+
+    a = -np.abs(w[:, 0])
+    log_cdf = logsumexp([log_ndtr(a + mu), log_ndtr(a - mu)], axis=0) + np.log(0.5)
+    return curve(-np.sign(w[:, 0]) * ndtri_exp(log_cdf))
+
+
+@functools.lru_cache(maxsize=8)
+def collapse_experiment(scenario: str = "one_cluster", *, seed: int = config.DEFAULT_SEED, quick: bool = False,
+                        steps: int = 600, progress: bool = False) -> dict:
+    r"""Fit an MLP decoder by exact maximum likelihood under a fixed two-cluster prior and measure collapse.
+
+    Set-up (:data:`COLLAPSE_SETUP`): prior w | z = k ~ N(±3, 1), K = 2, σ = 0.4, data in R².
+
+    * ``"one_cluster"``: data from w ~ N(0, 1), x = c(w) + σ ε (one cluster: the true model has z
+      non-identifiable). Two hand-made decoders attain the true likelihood under the ±3 prior: the fold
+      c(|w| − 3) (collapsed, KL = 0 exactly) and the monotone c(Φ⁻¹(F(w))) (identifiable).
+    * ``"separated"``: data from the model itself, w | z ~ N(±3, 1), x = c(w/2) + σ ε.
+
+    Returns a dict with the training trace ``loglik``, the fitted ``decoder`` (a :class:`GMVAEMLP`), the data
+    (``x_train``, ``x_test``) and, per decoder name, ``(mean train log p(x), mean test log p(x), mean test
+    KL(p(z|x) ‖ 1/K))`` under ``"scores"``, plus ``quadrature_error`` (max change of p(z|x) of the MLP when
+    the evaluation order doubles). Cached per arguments (results are shared, do not mutate them).
+    """
+    from ..classical.gmvae import GMVAE
+
+    if scenario not in ("one_cluster", "separated"):
+        raise ValueError(f"scenario must be 'one_cluster' or 'separated', got {scenario!r}")
+    s = COLLAPSE_SETUP
+    mu, sigma, order, eval_order = s["mu"], s["sigma"], s["order"], s["eval_order"]
+    means, covs = np.array([[-mu], [mu]]), np.ones(2)
+    if scenario == "one_cluster":
+        truth = GMVAE(np.zeros((2, 1)), covs, lambda w: curve(w[:, 0]), sigma, order=eval_order)
+    else:
+        truth = GMVAE(means, covs, lambda w: curve(w[:, 0] / 2), sigma, order=eval_order)
+    n_train = 300 if quick else s["n_train"]
+    x_train, _, _ = truth.sample(n_train, seed)
+    x_test, _, _ = truth.sample(s["n_test"], seed + 1)
+    fit = fit_exact_gmvae(x_train, means, covs, sigma, steps=steps, quick_steps=60, order=order, seed=seed,
+                          quick=quick, progress=progress)
+    models = {"true model": truth, "MLP (fitted)": GMVAE(means, covs, fit.decoder, sigma, order=eval_order)}
+    if scenario == "one_cluster":
+        models["fold c(|w|-3)"] = GMVAE(means, covs, fold_decoder, sigma, order=eval_order)
+        models["monotone c(h(w))"] = GMVAE(means, covs, monotone_decoder, sigma, order=eval_order)
+    scores = {name: (float(g.log_marginal(x_train).mean()), float(g.log_marginal(x_test).mean()),
+                     float(g.kl_to_prior(x_test).mean())) for name, g in models.items()}
+    mlp = models["MLP (fitted)"]
+    return {"scenario": scenario, "loglik": fit.loglik, "decoder": fit.decoder, "models": models,
+            "x_train": x_train, "x_test": x_test, "scores": scores,
+            "posterior_test": mlp.cluster_posterior(x_test),
+            "quadrature_error": mlp.quadrature_error(x_test)}
