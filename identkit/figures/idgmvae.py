@@ -1,0 +1,140 @@
+"""Figures of lesson 07: the identifiable mixture VAE (IDGMVAE) vs the Gaussian-mixture VAE (GMVAE).
+
+Both models: w ~ Cat(1/C), z | w ~ N(μ_w, diag γ), x | z ~ Bernoulli(f(z)). GMVAE: free means μ_w and an MLP
+f; IDGMVAE: μ_w = β1ᵀ e_w with β1 full rank and f = g2(β2ᵀ g1(·)) injective. The cluster posterior p(w|x) is
+the model's exact one, estimated by importance sampling (:meth:`identkit.neural.models.GMVAE.cluster_posterior`).
+If w is non-identifiable, p(w|x) = p(w) = 1/C and its entropy is log C: the cluster variable has collapsed.
+
+Training is cached per process (``functools.lru_cache``) and on disk (``checkpoints/cache/``).
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .. import config
+from ..plotting import palette
+from . import figure
+
+NOTEBOOK = "07_idgmvae"
+
+QUICK_CONFIG = dict(n_train=2000, n_eval=500, latent_dim=16, n_clusters=10, hidden=256, epochs=30, batch_size=100,
+                    optimizer="adam", lr=2e-3, lam=3.0, posterior_samples=64)
+FULL_CONFIG = dict(n_train=10000, n_eval=2000, latent_dim=64, n_clusters=10, hidden=512, epochs=20, batch_size=100,
+                   optimizer="adam", lr=1e-3, lam=3.0, posterior_samples=200)
+_NAMES = {"gmvae": "GMVAE", "idgmvae": "IDGMVAE"}
+
+
+def settings(quick: bool | None = None) -> dict:
+    """The configuration used in quick or full mode."""
+    return dict(QUICK_CONFIG if config.resolve_quick(quick) else FULL_CONFIG)
+
+
+@functools.lru_cache(maxsize=4)
+def trained_mixtures(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
+    """Train (or load) a GMVAE and an IDGMVAE with identical settings on Fashion-MNIST; cached per process.
+
+    Returns ``models``, ``history`` ({"gmvae", "idgmvae"} → …), ``x_eval`` (binarised test images), ``y_eval``,
+    ``config``.
+    """
+    from ..data import binarize, load_fashion_mnist
+    from ..neural.models import GMVAE, IDGMVAE
+    from ..neural.train import cached_fit
+
+    cfg = settings(quick)
+    x, _ = load_fashion_mnist("train", n=cfg["n_train"], seed=seed)
+    xt, yt = load_fashion_mnist("test", n=cfg["n_eval"], seed=seed)
+    out = {"models": {}, "history": {}, "config": cfg, "x_eval": binarize(xt, seed + 1), "y_eval": yt}
+    common = dict(hidden=cfg["hidden"], seed=seed)
+    builders = {"gmvae": lambda: GMVAE(784, cfg["latent_dim"], cfg["n_clusters"], **common),
+                "idgmvae": lambda: IDGMVAE(784, cfg["latent_dim"], cfg["n_clusters"], lam=cfg["lam"], **common)}
+    for kind, build in builders.items():
+        out["models"][kind], out["history"][kind] = cached_fit(
+            build(), x, tag=f"07-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+            optimizer=cfg["optimizer"], lr=cfg["lr"], seed=seed, progress=False)
+    return out
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    """Row-wise Shannon entropy −Σ_w p_w log p_w (nats), with 0 log 0 = 0."""
+    p = np.asarray(p, dtype=float)
+    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
+
+
+@functools.lru_cache(maxsize=4)
+def cluster_summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
+    """Per model: ``posterior`` p(w|x) (N, C), ``entropy`` H(p(w|x)) (N,), ``mean_entropy``, ``log_C``,
+    ``usage`` (mean posterior per cluster), ``elbo`` (test), ``mean_distance`` (smallest distance between cluster
+    means in units of the prior's sd)."""
+    tm = trained_mixtures(quick, seed)
+    cfg = tm["config"]
+    out = {}
+    for kind, m in tm["models"].items():
+        with torch.no_grad():
+            post = torch.cat([m.cluster_posterior(xb, samples=cfg["posterior_samples"], generator=seed)
+                              for xb in tm["x_eval"].split(250)]).numpy()
+            elbo = float(m.elbo(tm["x_eval"], seed=seed).mean())
+            means = m.cluster_means()
+            sd = torch.exp(0.5 * m.log_gamma)
+            d = torch.cdist(means / sd, means / sd)
+            dmin = float(d[~torch.eye(len(means), dtype=bool)].min())
+        h = entropy(post)
+        out[kind] = {"posterior": post, "entropy": h, "mean_entropy": float(h.mean()),
+                     "log_C": math.log(post.shape[1]), "usage": post.mean(0), "elbo": elbo,
+                     "mean_distance": dmin}
+    return out
+
+
+@figure("07_idgmvae_cluster_entropy", "Entropy of the cluster posterior p(w|x): GMVAE vs IDGMVAE vs log C",
+        notebook=NOTEBOOK, cost="training")
+def cluster_entropy(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
+    """Histograms of H(p(w|x)) over test images; log C (uniform posterior = collapsed cluster) dashed."""
+    s = cluster_summary(quick, seed)
+    c = palette(2)
+    log_c = s["gmvae"]["log_C"]
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.3))
+    bins = np.linspace(0, log_c * 1.02, 31)
+    for kind, col in zip(("gmvae", "idgmvae"), c):
+        axes[0].hist(s[kind]["entropy"], bins=bins, color=col, alpha=0.6,
+                     label=f"{_NAMES[kind]} (mean {s[kind]['mean_entropy']:.2f})")
+    axes[0].axvline(log_c, color="0.3", ls="--", lw=1)
+    axes[0].text(log_c, axes[0].get_ylim()[1] * 0.95, r" $\log C$", ha="right", va="top", fontsize=9)
+    axes[0].set(xlabel=r"$H(p(w\mid x))$ [nats]", ylabel="test images")
+    axes[0].legend(frameon=False, fontsize=8, loc="upper left")
+    width = 0.4
+    idx = np.arange(len(s["gmvae"]["usage"]))
+    for i, (kind, col) in enumerate(zip(("gmvae", "idgmvae"), c)):
+        axes[1].bar(idx + (i - 0.5) * width, s[kind]["usage"], width, color=col, label=_NAMES[kind])
+    axes[1].axhline(1 / len(idx), color="0.3", ls="--", lw=1)
+    axes[1].set(xlabel="cluster w", ylabel=r"mean $p(w\mid x)$", xticks=idx)
+    fig.tight_layout()
+    return fig
+
+
+@figure("07_idgmvae_samples", "Samples per cluster from GMVAE and IDGMVAE", notebook=NOTEBOOK, cost="training")
+def cluster_samples(*, quick: bool = False, seed: int = config.DEFAULT_SEED, per_cluster: int = 6):
+    """For each model and each cluster w: E[x|z] for z ~ N(μ_w, diag γ) (one row per cluster)."""
+    tm = trained_mixtures(quick, seed)
+    n_c = tm["config"]["n_clusters"]
+    fig, axes = plt.subplots(n_c, 2 * per_cluster + 1, figsize=((2 * per_cluster + 1) * 0.6, n_c * 0.62))
+    for col0, kind in ((0, "gmvae"), (per_cluster + 1, "idgmvae")):
+        m = tm["models"][kind]
+        with torch.no_grad():
+            for w in range(n_c):
+                imgs = m.mean(m.sample_prior(per_cluster, seed + w, cluster=w))
+                for j in range(per_cluster):
+                    ax = axes[w, col0 + j]
+                    ax.imshow(imgs[j].reshape(28, 28).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        axes[0, col0 + per_cluster // 2].set_title(_NAMES[kind], fontsize=10)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+    for w in range(n_c):
+        axes[w, 0].set_ylabel(f"w={w}", rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout(pad=0.2)
+    return fig

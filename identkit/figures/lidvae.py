@@ -1,0 +1,253 @@
+"""Figures of lesson 06: LIDVAE vs VAE on Fashion-MNIST (collapse, identifiability meter, traversals, λ).
+
+Training happens once per process and configuration: :func:`trained_models` and :func:`lambda_sweep` are
+``functools.lru_cache``-d, and each run is also cached on disk by :func:`identkit.neural.train.cached_fit`
+(``checkpoints/cache/``, git-ignored; keyed by model, settings, data and source code), so the notebook and
+``python -m identkit figures`` never train the same model twice.
+
+Settings (:data:`QUICK_CONFIG`, :data:`FULL_CONFIG`): both models get the same encoder, decoder width, data,
+seed and optimiser. Adam is used instead of the paper's RMSprop because it reaches the collapsed regime of the
+VAE in few steps (quick mode has 600) and RMSprop's first steps (10× the learning rate) can blow up the
+Brenier maps at learning rates above 1e-3.
+"""
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .. import config, metrics
+from ..plotting import palette
+from . import figure
+
+NOTEBOOK = "06_lidvae_fashion_mnist"
+
+#: Quick (CI) mode: 2 000 training images, 600 steps per model.
+QUICK_CONFIG = dict(n_train=2000, n_eval=500, latent_dim=32, hidden=256, epochs=30, batch_size=100,
+                    optimizer="adam", lr=2e-3, lam=3.0, iw_samples=100, fisher_samples=4)
+#: Full mode: 10 000 training images, latent 64 and width 512 as in the paper, 2 000 steps per model.
+FULL_CONFIG = dict(n_train=10000, n_eval=2000, latent_dim=64, hidden=512, epochs=20, batch_size=100,
+                   optimizer="adam", lr=1e-3, lam=3.0, iw_samples=500, fisher_samples=10)
+#: λ values of the sweep and its (smaller) model settings.
+LAMBDAS = (0.1, 0.3, 1.0, 3.0)
+SWEEP_QUICK = dict(n_train=1000, n_eval=500, latent_dim=16, hidden=128, epochs=20, batch_size=100,
+                   optimizer="adam", lr=2e-3)
+SWEEP_FULL = dict(n_train=10000, n_eval=2000, latent_dim=32, hidden=256, epochs=15, batch_size=100,
+                  optimizer="adam", lr=1e-3)
+#: KL below this (nats, averaged over the evaluation set) counts as a collapsed dimension.
+COLLAPSE_KL = 0.01
+_NAMES = {"vae": "VAE", "lidvae": "LIDVAE"}
+
+
+def settings(quick: bool | None = None) -> dict:
+    """The configuration used in quick or full mode."""
+    return dict(QUICK_CONFIG if config.resolve_quick(quick) else FULL_CONFIG)
+
+
+@functools.lru_cache(maxsize=4)
+def _data(n_train: int, n_eval: int, seed: int):
+    from ..data import binarize, load_fashion_mnist
+
+    x, y = load_fashion_mnist("train", n=n_train, seed=seed)
+    xt, yt = load_fashion_mnist("test", n=n_eval, seed=seed)
+    return x, y, binarize(xt, seed + 1), yt  # the evaluation set is binarised once, with a fixed seed
+
+
+def _fit(kind: str, cfg: dict, seed: int, lam: float | None = None):
+    from ..neural.models import LIDVAE, VAE
+    from ..neural.train import cached_fit
+
+    x, _, _, _ = _data(cfg["n_train"], cfg["n_eval"], seed)
+    if kind == "vae":
+        model = VAE(784, cfg["latent_dim"], hidden=cfg["hidden"], seed=seed)
+    else:
+        model = LIDVAE(784, cfg["latent_dim"], hidden=cfg["hidden"], lam=cfg["lam"] if lam is None else lam,
+                       seed=seed)
+    return cached_fit(model, x, tag=f"06-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                      optimizer=cfg["optimizer"], lr=cfg["lr"], seed=seed, progress=False)
+
+
+@functools.lru_cache(maxsize=4)
+def trained_models(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
+    """Train (or load) a VAE and a LIDVAE with identical settings; cached per process.
+
+    Returns
+    -------
+    dict
+        ``models`` ({"vae", "lidvae"} → model), ``history`` (same keys), ``x_eval`` (binarised test images),
+        ``y_eval`` (labels), ``config``.
+    """
+    quick = config.resolve_quick(quick)
+    cfg = settings(quick)
+    out = {"models": {}, "history": {}, "config": cfg}
+    for kind in ("vae", "lidvae"):
+        out["models"][kind], out["history"][kind] = _fit(kind, cfg, seed)
+    _, _, out["x_eval"], out["y_eval"] = _data(cfg["n_train"], cfg["n_eval"], seed)
+    return out
+
+
+def _evaluate(model, x, cfg, seed, iw=True) -> dict:
+    mu, lv = metrics.encode_all(model, x)
+    kl_dim = metrics.kl_per_dimension(mu, lv)
+    out = {"kl_per_dim": kl_dim, "fisher": metrics.identifiability_meter(model, x, samples=cfg["fisher_samples"],
+                                                                         seed=seed) if "fisher_samples" in cfg
+           else None,
+           "AU": metrics.active_units(mu) / mu.shape[1], "AU_count": metrics.active_units(mu),
+           "KL": float(kl_dim.sum()), "collapsed": int(np.sum(kl_dim < COLLAPSE_KL)),
+           "MI": metrics.mutual_information(mu, lv, seed=seed)}
+    with torch.no_grad():
+        out["ELBO"] = float(model.elbo(torch.as_tensor(x), seed=seed).mean())
+    if iw:
+        out["LL"] = float(np.mean(metrics.iw_loglik(model, x, samples=cfg["iw_samples"], seed=seed)))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
+    """Per model: AU (fraction), AU_count, KL, MI, LL (IW bound), ELBO, per-dim KL, Fisher meter, collapsed dims."""
+    quick = config.resolve_quick(quick)
+    tm = trained_models(quick, seed)
+    return {k: _evaluate(m, tm["x_eval"], tm["config"], seed) for k, m in tm["models"].items()}
+
+
+@functools.lru_cache(maxsize=4)
+def lambda_sweep(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
+    """Train a LIDVAE for each λ in :data:`LAMBDAS` (and a VAE reference) with a small configuration.
+
+    Returns ``{"lambdas": tuple, "lidvae": [metrics per λ], "vae": metrics}`` (AU, KL, MI, ELBO, collapsed).
+    """
+    quick = config.resolve_quick(quick)
+    cfg = dict(SWEEP_QUICK if quick else SWEEP_FULL)
+    _, _, xe, _ = _data(cfg["n_train"], cfg["n_eval"], seed)
+    out = {"lambdas": LAMBDAS, "config": cfg, "lidvae": []}
+    for lam in LAMBDAS:
+        model, _ = _fit("lidvae", cfg, seed, lam=lam)
+        out["lidvae"].append(_evaluate(model, xe, cfg, seed, iw=False))
+    model, _ = _fit("vae", cfg, seed)
+    out["vae"] = _evaluate(model, xe, cfg, seed, iw=False)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- figures
+@figure("06_lidvae_kl_per_dim", "Per-dimension KL(q(z_k|x) || p(z_k)) of VAE vs LIDVAE: collapsed dims",
+        notebook=NOTEBOOK, cost="training")
+def kl_per_dim(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
+    """Bars of the mean KL of each latent dimension (sorted), VAE vs LIDVAE, with the collapse threshold."""
+    s = summary(quick, seed)
+    c = palette(2)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    for ax, (kind, col) in zip(axes, zip(("vae", "lidvae"), c)):
+        kl = np.sort(s[kind]["kl_per_dim"])[::-1]
+        ax.bar(np.arange(kl.size), np.maximum(kl, 1e-5), color=col, width=0.85)
+        ax.axhline(COLLAPSE_KL, color="0.3", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("latent dimension (sorted by KL)")
+        ax.set_title(f"{_NAMES[kind]}: {s[kind]['collapsed']} of {kl.size} dims with KL < {COLLAPSE_KL} "
+                     f"(AU {s[kind]['AU_count']})", fontsize=10)
+    axes[0].set_ylabel(r"mean KL$(q(z_k|x)\,\|\,p(z_k))$ [nats]")
+    fig.tight_layout()
+    return fig
+
+
+@figure("06_lidvae_identifiability_meter", "Identifiability meter (Fisher information per dim) vs KL per dim",
+        notebook=NOTEBOOK, cost="training")
+def identifiability_meter(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
+    """Scatter of the per-dimension expected Fisher information E(∂ log p(x|z)/∂z_k)² against the KL of the dim.
+
+    Dimensions the decoder ignores (Fisher ≈ 0: non-identifiable) are exactly those whose posterior equals the
+    prior (KL ≈ 0). The injective decoder has no such dimension.
+    """
+    s = summary(quick, seed)
+    c = palette(2)
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    for kind, col, mk in (("vae", c[0], "o"), ("lidvae", c[1], "s")):
+        ax.scatter(np.maximum(s[kind]["fisher"], 1e-6), np.maximum(s[kind]["kl_per_dim"], 1e-5), color=col,
+                   marker=mk, alpha=0.8, label=_NAMES[kind], edgecolor="white", lw=0.5)
+    ax.axhline(COLLAPSE_KL, color="0.3", ls="--", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel=r"identifiability meter $E\,(\partial_{z_k}\log p(x|z))^2$",
+           ylabel=r"mean KL$(q(z_k|x)\,\|\,p(z_k))$")
+    ax.legend(frameon=False, loc="upper left")
+    ax.set_title("each point is one latent dimension", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _img(ax, v, title=None):
+    ax.imshow(np.asarray(v).reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.spines[:].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+@figure("06_lidvae_reconstructions", "Test images and their VAE / LIDVAE reconstructions", notebook=NOTEBOOK, cost="training")
+def reconstructions(*, quick: bool = False, seed: int = config.DEFAULT_SEED, n: int = 10):
+    """Rows: binarised test images, VAE reconstructions E[x|z=μ(x)], LIDVAE reconstructions."""
+    tm = trained_models(quick, seed)
+    x = tm["x_eval"][:n]
+    rows = [("data", x)]
+    with torch.no_grad():
+        for kind in ("vae", "lidvae"):
+            m = tm["models"][kind]
+            rows.append((_NAMES[kind], m.mean(m.encode(x)[0])))
+    fig, axes = plt.subplots(3, n, figsize=(n * 0.9, 3.0))
+    for r, (name, imgs) in enumerate(rows):
+        for j in range(n):
+            _img(axes[r, j], imgs[j])
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+@figure("06_lidvae_traversals", "Latent traversals: top-KL dims and the weakest dim, VAE vs LIDVAE",
+        notebook=NOTEBOOK, cost="training")
+def traversals(*, quick: bool = False, seed: int = config.DEFAULT_SEED, steps: int = 9, image: int = 0):
+    """Decode μ(x) + t e_k for t ∈ [−3, 3] along the two highest-KL dims and the lowest-KL dim of each model.
+
+    A collapsed VAE dimension leaves the image unchanged (the decoder ignores it); every LIDVAE dimension moves
+    it (the decoder is injective).
+    """
+    tm, s = trained_models(quick, seed), summary(quick, seed)
+    x = tm["x_eval"][image:image + 1]
+    ts = torch.linspace(-3, 3, steps)
+    fig, axes = plt.subplots(6, steps, figsize=(steps * 0.8, 6 * 0.9))
+    r = 0
+    for kind in ("vae", "lidvae"):
+        m = tm["models"][kind]
+        order = np.argsort(s[kind]["kl_per_dim"])[::-1]
+        dims = [int(order[0]), int(order[1]), int(order[-1])]
+        with torch.no_grad():
+            mu = m.encode(x)[0][0]
+            for k in dims:
+                z = mu.repeat(steps, 1)
+                z[:, k] = mu[k] + ts
+                imgs = m.mean(z)
+                change = float((imgs - imgs[steps // 2]).abs().sum(-1).max())
+                for j in range(steps):
+                    _img(axes[r, j], imgs[j], f"{float(ts[j]):+.1f}" if r == 0 else None)
+                axes[r, 0].set_ylabel(f"{_NAMES[kind]} z{k}\nKL {s[kind]['kl_per_dim'][k]:.2f}\nΔ {change:.1f}",
+                                      rotation=0, ha="right", va="center", fontsize=7)
+                r += 1
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+@figure("06_lidvae_lambda_sweep", "LIDVAE's inverse-Lipschitz knob λ vs collapse (AU, KL, ELBO)",
+        notebook=NOTEBOOK, cost="training")
+def lambda_sweep_figure(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
+    """Active units, total KL and test ELBO of LIDVAE against λ (log axis), the VAE as a dashed reference."""
+    sw = lambda_sweep(quick, seed)
+    lams = np.array(sw["lambdas"])
+    c = palette(2)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, key, lab in zip(axes, ("AU", "KL", "ELBO"), ("active units (fraction)", "KL [nats]", "test ELBO")):
+        ax.plot(lams, [r[key] for r in sw["lidvae"]], "o-", color=c[1], label="LIDVAE")
+        ax.axhline(sw["vae"][key], color=c[0], ls="--", label="VAE")
+        ax.set(xscale="log", xlabel=r"$\lambda$ (Brenier maps $\nabla\psi + \lambda u$)", ylabel=lab)
+    axes[0].set_ylim(-0.05, 1.05)
+    axes[0].legend(frameon=False)
+    fig.tight_layout()
+    return fig
