@@ -1,4 +1,5 @@
-"""Command line: ``python -m identkit figures [--only NAME ...] [--quick] [--list]``."""
+"""Command line: ``python -m identkit figures [--only NAME ...] [--quick] [--list]``;
+``python -m identkit table [--quick] [--seeds N] [--outdir DIR]``."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,11 @@ def _figures(args: argparse.Namespace) -> int:
     print(f"wrote {len(paths)} files to {paths[0].parent if paths else args.outdir}")
     return 0
 
+def _table(args: argparse.Namespace) -> int:
+    from . import table
+
+    return table.main(args)
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m identkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--outdir", default=None, help="output folder (default: figures/)")
     fig.add_argument("--list", action="store_true", help="list figure names and exit")
     fig.set_defaults(func=_figures)
+    from .table import add_arguments  # light: table.py imports torch only when it runs
+
+    tab = sub.add_parser("table", help="train every method on Fashion-MNIST and write Table 1 (CSV + markdown)")
+    add_arguments(tab).set_defaults(func=_table)
     return parser
 
 def main(argv: list[str] | None = None) -> int:

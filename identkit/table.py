@@ -1,0 +1,540 @@
+"""The paper's Table 1 on Fashion-MNIST, recomputed: every method trained with the same budget, then AU/KL/MI/LL.
+
+``python -m identkit table [--quick] [--seeds N] [--outdir DIR]`` trains each method of :data:`METHODS` on
+Fashion-MNIST with fixed seeds, evaluates on held-out test images
+
+* AU — the fraction of latent dimensions that are active, Cov_x(E_q[z_k]) ≥ 0.01 (Burda et al. 2016);
+* KL — the mean KL(q(z|x) ‖ p(z));
+* MI — I_q(x; z) under the aggregate posterior of the evaluation set;
+* LL — the importance-weighted log-likelihood log (1/S) Σ_s p(x, z_s) / q(z_s|x), S = ``iw_samples``
+
+(:func:`identkit.metrics.collapse_metrics`), and writes ``table1_fashion_mnist.csv`` (mean and sd over seeds),
+``table1_fashion_mnist.md`` and, through :mod:`identkit.figures.table`, the figure ``08_table1``.
+
+Every method gets the same encoder (MLP, ``hidden`` units, two layers), the same decoder budget (the VAE's MLP;
+LIDVAE/IDGMVAE's injective decoder has a comparable parameter count, see :mod:`identkit.neural.decoders`), the
+same optimiser (RMSprop, lr 1e-3, batch 100, gradient-norm clip 5), the same epochs and the same dynamically
+binarised data; the evaluation images are binarised once with a fixed seed.
+
+Modes
+-----
+* quick (CI): 1 500 training and 300 evaluation images, latent 10, hidden 64, 2 epochs, S = 500 importance
+  samples; one seed by default (the ``mode`` column says so). A few minutes on 2 CPU cores.
+* full: all 60 000 training images, 2 000 test images for evaluation, the paper's networks (latent 64, hidden
+  512, batch 100, RMSprop 1e-3), :data:`FULL_EPOCHS` epochs, S = 500, 3 seeds. On 2 CPU cores this takes days
+  (an injective-decoder step at this size is ≈ 2 s, so one LIDVAE epoch is ≈ 20 min; the lagging encoder's
+  aggressive phase and SA-VAE's SVI steps multiply a VAE's cost by up to ~10×); use a GPU
+  (``identkit.neural.train.default_device``) or ``--epochs``/``--methods`` to trim it. Each finished
+  (method, seed) is cached as JSON under ``runs/table_cache/`` (git-ignored), keyed by the settings, so an
+  interrupted run continues where it stopped.
+
+The paper's reported Fashion-MNIST row is :data:`PAPER_FASHION_MNIST` (quoted, not recomputed).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+from ._checks import check_int, check_seed
+
+__all__ = [
+    "PAPER_FASHION_MNIST",
+    "PAPER_LABELS",
+    "METHODS",
+    "CSV_COLUMNS",
+    "FULL_EPOCHS",
+    "TableSettings",
+    "table_settings",
+    "build_method",
+    "train_and_evaluate",
+    "run_table",
+    "read_table",
+    "render_markdown",
+    "commentary",
+    "load_table_data",
+    "parse_overrides",
+    "main",
+]
+
+#: The paper's Table 1, Fashion-MNIST (Wang, Blei & Cunningham 2021), as reported: AU, KL, MI, LL.
+PAPER_FASHION_MNIST: dict[str, dict[str, float]] = {
+    "VAE": {"AU": 0.1, "KL": 0.2, "MI": 0.9, "LL": -258.8},
+    "SA-VAE": {"AU": 0.2, "KL": 0.3, "MI": 1.3, "LL": -252.2},
+    "Lagging VAE": {"AU": 0.4, "KL": 0.6, "MI": 1.6, "LL": -248.5},
+    "β-VAE (0.2)": {"AU": 0.6, "KL": 1.2, "MI": 2.4, "LL": -245.3},
+    "LIDGMVAE": {"AU": 1.0, "KL": 1.6, "MI": 2.6, "LL": -242.3},
+}
+
+#: Method key → label used in tables and figures.
+METHODS: dict[str, str] = {
+    "vae": "VAE",
+    "beta_vae": "β-VAE (0.2)",
+    "free_bits": "free bits",
+    "lagging": "Lagging VAE",
+    "sa_vae": "SA-VAE",
+    "vampprior": "VampPrior",
+    "lidvae": "LIDVAE",
+    "gmvae": "GMVAE",
+    "idgmvae": "IDGMVAE",
+}
+
+#: Our method key → the paper's row it corresponds to (the paper's identifiable GMVAE is "LIDGMVAE").
+PAPER_LABELS: dict[str, str] = {"vae": "VAE", "sa_vae": "SA-VAE", "lagging": "Lagging VAE",
+                                "beta_vae": "β-VAE (0.2)", "idgmvae": "LIDGMVAE"}
+
+METRICS = ("AU", "KL", "MI", "LL")
+CSV_COLUMNS = ["method", "label", *METRICS, *(f"{m}_sd" for m in METRICS), "AU_count", "n_seeds", "mode",
+               "train_time_s", "eval_time_s", "paper_AU", "paper_KL", "paper_MI", "paper_LL"]
+CSV_NAME = "table1_fashion_mnist.csv"
+MD_NAME = "table1_fashion_mnist.md"
+#: Epochs of the full-mode table.
+FULL_EPOCHS = 50
+CACHE_DIR = config.REPO_ROOT / "runs" / "table_cache"
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSettings:
+    """Everything that determines one table run (hashed into the cache key).
+
+    Attributes
+    ----------
+    latent_dim, hidden : int
+        Latent dimension K and hidden width of encoder and decoder MLPs (2 hidden layers each).
+    n_clusters : int
+        Mixture components of GMVAE / IDGMVAE (≤ latent_dim).
+    epochs, batch_size : int
+    lr : float
+        RMSprop learning rate.
+    clip_grad : float
+        Gradient-norm clip.
+    n_train, n_eval : int or None
+        Training / evaluation image counts (None: the whole split).
+    iw_samples : int
+        Importance samples S of the LL estimate.
+    beta : float
+        β of the β-VAE.
+    free_bits : float
+        Free-bits threshold λ (nats per dimension).
+    lagging_max_inner, lagging_check_every : int
+        He et al.'s inner-loop cap and improvement window.
+    svi_steps : int
+    svi_lr : float
+        SA-VAE refinement steps and step size.
+    n_pseudo : int
+        VampPrior pseudo-inputs.
+    lid_lam : float
+        Strong-monotonicity λ of the injective decoders' Brenier maps.
+    data_seed : int
+        Seed of the training/evaluation subsets and of the evaluation binarisation (the same for all methods).
+    """
+
+    latent_dim: int = 64
+    hidden: int = 512
+    n_clusters: int = 10
+    epochs: int = FULL_EPOCHS
+    batch_size: int = 100
+    lr: float = 1e-3
+    clip_grad: float = 5.0
+    n_train: int | None = None
+    n_eval: int | None = 2000
+    iw_samples: int = 500
+    beta: float = 0.2
+    free_bits: float = 0.1
+    lagging_max_inner: int = 100
+    lagging_check_every: int = 15
+    svi_steps: int = 10
+    svi_lr: float = 1.0
+    n_pseudo: int = 500
+    lid_lam: float = 0.1
+    data_seed: int = config.DEFAULT_SEED
+
+    def key(self) -> str:
+        """A short hash of the settings (the cache folder name)."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def table_settings(quick: bool | None = None, **overrides) -> TableSettings:
+    """The settings of quick (CI) or full mode, with ``overrides`` (field=value) applied."""
+    if config.resolve_quick(quick):
+        base = TableSettings(latent_dim=10, hidden=64, n_clusters=10, epochs=2, n_train=1500, n_eval=300,
+                             iw_samples=500, lagging_max_inner=20, lagging_check_every=5, svi_steps=5, n_pseudo=50)
+    else:
+        base = TableSettings()
+    fields = {f.name for f in dataclasses.fields(TableSettings)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ValueError(f"overrides: unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# ------------------------------------------------------------------------------------------------ building
+def _check_method(key: str) -> str:
+    if key not in METHODS:
+        raise ValueError(f"method: unknown method {key!r}; known methods: {', '.join(METHODS)}")
+    return key
+
+
+def build_method(key: str, settings: TableSettings, data_dim: int, seed: int, train_x=None):
+    """Build ``(model, method)`` for method ``key`` with the shared budget of ``settings``.
+
+    The model's weights are initialised from ``seed`` (the models leave torch's global RNG untouched);
+    ``method`` is the :class:`identkit.neural.train.Method` that ``fit`` uses.
+    """
+    import torch
+
+    from .neural import baselines, models
+    from .neural.train import Method
+
+    _check_method(key)
+    s = settings
+    common = dict(hidden=s.hidden, likelihood="bernoulli", seed=seed)  # the models seed their own init
+    if key == "vampprior":
+        init = None
+        if train_x is not None and len(train_x) >= s.n_pseudo:
+            # pseudo-inputs start at random training images (Tomczak & Welling)
+            idx = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))[: s.n_pseudo]
+            init = train_x[idx]
+        model = baselines.VampPrior(data_dim, s.latent_dim, n_pseudo=s.n_pseudo, pseudo_init=init, **common)
+    elif key == "lidvae":
+        model = models.LIDVAE(data_dim, s.latent_dim, lam=s.lid_lam, **common)
+    elif key == "gmvae":
+        model = models.GMVAE(data_dim, s.latent_dim, n_clusters=s.n_clusters, **common)
+    elif key == "idgmvae":
+        model = models.IDGMVAE(data_dim, s.latent_dim, n_clusters=s.n_clusters, lam=s.lid_lam, **common)
+    else:
+        model = models.VAE(data_dim, s.latent_dim, **common)
+    if key == "beta_vae":
+        method = baselines.BetaVAE(s.beta)
+    elif key == "free_bits":
+        method = baselines.FreeBits(s.free_bits)
+    elif key == "lagging":
+        method = baselines.LaggingEncoder(max_inner=s.lagging_max_inner, check_every=s.lagging_check_every,
+                                          mi_seed=seed)
+    elif key == "sa_vae":
+        method = baselines.SemiAmortized(s.svi_steps, s.svi_lr)
+    else:
+        method = Method()
+    return model, method
+
+
+def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed: int,
+                       progress: bool = False) -> dict:
+    """Train method ``key`` with ``seed`` on ``train_x`` and evaluate it on the (binary) rows of ``eval_x``.
+
+    Returns a dict with AU (fraction of active dimensions), AU_count, KL, MI, LL, train_time_s, eval_time_s,
+    the last epoch's training ELBO and, for the lagging encoder, the number of aggressive epochs.
+    """
+    from . import metrics
+    from .neural.train import fit
+
+    seed = check_seed(seed)
+    model, method = build_method(key, settings, train_x.shape[1], seed, train_x)
+    t0 = time.perf_counter()
+    hist = fit(model, train_x, method=method, epochs=settings.epochs, batch_size=settings.batch_size,
+               lr=settings.lr, optimizer="rmsprop", seed=seed, clip_grad=settings.clip_grad, progress=progress)
+    t1 = time.perf_counter()
+    res = metrics.collapse_metrics(model, eval_x, seed=seed, samples=settings.iw_samples)
+    t2 = time.perf_counter()
+    row = {m: float(res[m]) for m in METRICS}
+    row["AU_count"] = int(res.get("AU_count", round(row["AU"] * settings.latent_dim)))
+    row.update(train_time_s=t1 - t0, eval_time_s=t2 - t1,
+               train_elbo=float(hist["elbo"][-1]) if hist.get("elbo") else float("nan"))
+    if key == "lagging":
+        row["aggressive_epochs"] = int(method.aggressive_epochs)
+    return row
+
+
+# ------------------------------------------------------------------------------------------------ data
+def load_table_data(settings: TableSettings):
+    """Fashion-MNIST subsets of ``settings``: (train_x grey levels (N, 784), eval_x binarised once (M, 784))."""
+    import torch
+
+    from .data import load_fashion_mnist
+
+    train_x, _ = load_fashion_mnist("train", n=settings.n_train, seed=settings.data_seed)
+    test_x, _ = load_fashion_mnist("test", n=settings.n_eval, seed=settings.data_seed)
+    eval_x = torch.bernoulli(test_x, generator=torch.Generator().manual_seed(settings.data_seed))
+    return train_x, eval_x
+
+
+def _fingerprint(x) -> str:
+    arr = np.ascontiguousarray(x.detach().cpu().numpy().astype(np.float32))
+    return hashlib.sha256(arr.tobytes()).hexdigest()[:12]
+
+
+# ------------------------------------------------------------------------------------------------ the table
+def _mode_string(quick: bool, n_seeds: int, custom: bool = False) -> str:
+    base = ("quick" if quick else "full") + ("-custom" if custom else "")
+    return f"{base} ({n_seeds} seed{'s' if n_seeds != 1 else ''}{'; no sd' if n_seeds < 2 else ''})"
+
+
+def _summarise(key: str, runs: list[dict], mode: str) -> dict:
+    row: dict = {"method": key, "label": METHODS[key]}
+    for m in METRICS:
+        vals = np.array([r[m] for r in runs], dtype=float)
+        row[m] = float(vals.mean())
+        row[f"{m}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+    row["AU_count"] = float(np.mean([r["AU_count"] for r in runs]))
+    row["n_seeds"] = len(runs)
+    row["mode"] = mode
+    row["train_time_s"] = float(np.mean([r["train_time_s"] for r in runs]))
+    row["eval_time_s"] = float(np.mean([r["eval_time_s"] for r in runs]))
+    paper = PAPER_FASHION_MNIST.get(PAPER_LABELS.get(key, ""), {})
+    for m in METRICS:
+        row[f"paper_{m}"] = paper.get(m, float("nan"))
+    return row
+
+
+def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str | Path | None = None,
+              progress: bool = True, *, methods: list[str] | None = None, train_x=None, eval_x=None,
+              settings: TableSettings | None = None, cache_dir: str | Path | None = CACHE_DIR,
+              write: bool = True, **overrides) -> list[dict]:
+    """Train and evaluate every method in ``methods`` for ``seeds`` seeds; write and return the summary rows.
+
+    Parameters
+    ----------
+    quick : bool, optional
+        Quick (CI) or full settings (:func:`table_settings`); default :data:`identkit.config.QUICK`.
+    seeds : int, optional
+        Number of seeds, ``DEFAULT_SEED + i`` for i < seeds (default 1 in quick mode, 3 in full mode).
+    outdir : path, optional
+        Folder of the CSV and markdown table (default :data:`identkit.config.FIGURE_DIR`).
+    progress : bool
+        tqdm bars over runs and epochs.
+    methods : list of str, optional
+        Keys of :data:`METHODS` (default: all).
+    train_x, eval_x : tensor, optional
+        Data to use instead of Fashion-MNIST (grey levels in [0, 1]; ``eval_x`` is binarised here with
+        ``settings.data_seed``). Give both or neither.
+    settings : TableSettings, optional
+        Overrides the mode's settings entirely; ``**overrides`` (field=value) change single fields.
+    cache_dir : path or None
+        Per-(method, seed) JSON cache (None: no cache). Entries are keyed by the settings and the data.
+    write : bool
+        Write ``table1_fashion_mnist.{csv,md}`` to ``outdir``.
+
+    Returns
+    -------
+    list of dict
+        One row per method with the :data:`CSV_COLUMNS`.
+
+    Notes
+    -----
+    A quick-mode run never overwrites a full-mode CSV: when ``outdir`` already holds one, the quick table is
+    written as ``table1_fashion_mnist_quick.{csv,md}`` instead.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    quick = config.resolve_quick(quick)
+    settings = settings if settings is not None else table_settings(quick)
+    if overrides:
+        fields = {f.name for f in dataclasses.fields(TableSettings)}
+        unknown = set(overrides) - fields
+        if unknown:
+            raise ValueError(f"overrides: unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
+        settings = dataclasses.replace(settings, **overrides)
+    seeds = (1 if quick else 3) if seeds is None else check_int(seeds, "seeds")
+    methods = list(METHODS) if methods is None else [_check_method(m) for m in methods]
+    if (train_x is None) != (eval_x is None):
+        raise ValueError("train_x and eval_x: give both or neither")
+    if train_x is None:
+        train_x, eval_x = load_table_data(settings)
+    else:
+        for name, x in (("train_x", train_x), ("eval_x", eval_x)):
+            if not torch.is_tensor(x) or x.ndim != 2 or len(x) < 2:
+                raise ValueError(f"{name} must be a (N, D) tensor with N >= 2")
+            if not torch.isfinite(x).all() or (x < 0).any() or (x > 1).any():
+                raise ValueError(f"{name} must be finite with values in [0, 1]")
+        if train_x.shape[1] != eval_x.shape[1]:
+            raise ValueError(f"eval_x has {eval_x.shape[1]} columns, train_x {train_x.shape[1]}")
+        eval_x = torch.bernoulli(eval_x.float(), generator=torch.Generator().manual_seed(settings.data_seed))
+        train_x = train_x.float()
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"{settings.key()}-{_fingerprint(train_x)}-{_fingerprint(eval_x)}"
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=1, sort_keys=True))
+
+    seed_values = [config.DEFAULT_SEED + i for i in range(seeds)]
+    jobs = [(m, s) for m in methods for s in seed_values]
+    results: dict[str, list[dict]] = {m: [] for m in methods}
+    bar = tqdm(jobs, desc="table", disable=not progress)
+    for key, seed in bar:
+        bar.set_postfix(method=key, seed=seed)
+        path = None if cache is None else cache / f"{key}_seed{seed}.json"
+        if path is not None and path.exists():
+            row = json.loads(path.read_text())
+        else:
+            row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=progress)
+            if path is not None:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(row, indent=1, sort_keys=True))
+                tmp.replace(path)
+        results[key].append(row)
+    mode = _mode_string(quick, seeds, custom=settings != table_settings(quick))
+    rows = [_summarise(k, results[k], mode) for k in methods]
+    if write:
+        _write(rows, settings, quick, outdir)
+    return rows
+
+
+def _write(rows: list[dict], settings: TableSettings, quick: bool, outdir) -> tuple[Path, Path]:
+    out = Path(config.FIGURE_DIR if outdir is None else outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / CSV_NAME, out / MD_NAME
+    if quick and csv_path.exists():
+        existing = read_table(csv_path)
+        if existing and str(existing[0].get("mode", "")).startswith("full"):
+            csv_path, md_path = out / CSV_NAME.replace(".csv", "_quick.csv"), out / MD_NAME.replace(".md", "_quick.md")
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    md_path.write_text(render_markdown(rows, settings))
+    return csv_path, md_path
+
+
+def read_table(path: str | Path | None = None) -> list[dict]:
+    """Read a table CSV written by :func:`run_table` (default: ``FIGURE_DIR/table1_fashion_mnist.csv``)."""
+    path = Path(config.FIGURE_DIR / CSV_NAME if path is None else path)
+    if not path.exists():
+        raise FileNotFoundError(f"no table at {path}; run `python -m identkit table [--quick]`")
+    rows = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            out: dict = {}
+            for k, v in r.items():
+                if k in ("method", "label", "mode"):
+                    out[k] = v
+                elif k == "n_seeds":
+                    out[k] = int(v)
+                else:
+                    out[k] = float(v) if v not in ("", None) else float("nan")
+            rows.append(out)
+    return rows
+
+
+def _pm(mean: float, sd: float, digits: int) -> str:
+    if not math.isfinite(mean):
+        return "—"
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if math.isfinite(sd) else "")
+
+
+def render_markdown(rows: list[dict], settings: TableSettings | None = None) -> str:
+    """A markdown table of ``rows`` (mean ± sd over seeds) beside the paper's reported Fashion-MNIST row."""
+    lines = ["# Table 1, Fashion-MNIST: ours (mean ± sd over seeds) and the paper's reported values", ""]
+    if rows:
+        lines.append(f"Mode: {rows[0]['mode']}.")
+    if settings is not None:
+        s = settings
+        lines.append(f"Settings: latent {s.latent_dim}, hidden {s.hidden}, {s.epochs} epochs, batch {s.batch_size}, "
+                     f"RMSprop lr {s.lr:g}, {s.n_train or 60000} training / {s.n_eval or 10000} evaluation images, "
+                     f"S = {s.iw_samples} importance samples.")
+    lines += ["AU is the fraction of active latent dimensions; LL in nats per image (higher is better).", "",
+              "| method | AU | KL | MI | LL | paper AU | paper KL | paper MI | paper LL | train s |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r["label"], _pm(r["AU"], r["AU_sd"], 2), _pm(r["KL"], r["KL_sd"], 2), _pm(r["MI"], r["MI_sd"], 2),
+                 _pm(r["LL"], r["LL_sd"], 1)]
+        cells += [("—" if not math.isfinite(float(r.get(f"paper_{m}", float("nan")))) else
+                   f"{float(r[f'paper_{m}']):.1f}") for m in METRICS]
+        cells.append(f"{float(r['train_time_s']):.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Paper values: Wang, Blei & Cunningham (NeurIPS 2021), Table 1 (as reported; LIDGMVAE is compared "
+              "with our IDGMVAE row). Our numbers use our settings above, not the paper's unreported ones.", ""]
+    return "\n".join(lines)
+
+
+def commentary(rows: list[dict], collapse_below: float = 0.5) -> str:
+    """Plain-language reading of a table, computed from its numbers (what notebook 08 prints).
+
+    A method "collapses" when fewer than ``collapse_below`` of its latent dimensions are active. The LIDVAE and
+    IDGMVAE rows are compared with the VAE and GMVAE rows (AU and LL difference in nats).
+    """
+    if not rows:
+        return "empty table"
+    by = {r["method"]: r for r in rows}
+    lines = [f"mode: {rows[0]['mode']}"]
+    if str(rows[0]["mode"]).startswith("quick"):
+        lines.append("quick mode: tiny subset and 1-2 epochs, too short for collapse to develop; these numbers "
+                     "check the pipeline, not the paper's claim.")
+    collapsed = [r["label"] for r in rows if r["AU"] < collapse_below]
+    lines.append("collapsed (AU < {:.0%} of dims): {}".format(collapse_below, ", ".join(collapsed) or "none"))
+    full = [r["label"] for r in rows if r["AU"] >= 0.999]
+    lines.append("all dimensions active: " + (", ".join(full) or "none"))
+    for ours, base in (("lidvae", "vae"), ("idgmvae", "gmvae")):
+        if ours in by and base in by:
+            o, b = by[ours], by[base]
+            lines.append(f"{o['label']} vs {b['label']}: AU {o['AU']:.2f} vs {b['AU']:.2f}, MI {o['MI']:.2f} vs "
+                         f"{b['MI']:.2f}, LL {o['LL']:.1f} vs {b['LL']:.1f} ({o['LL'] - b['LL']:+.1f} nats)")
+    best = max(rows, key=lambda r: r["LL"])
+    lines.append(f"best LL: {best['label']} ({best['LL']:.1f})")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``table`` subcommand's options."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="quick (CI) settings: small subset, small nets")
+    mode.add_argument("--full", action="store_true", help="full settings even when CI/IDENTKIT_QUICK is set")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 1 quick, 3 full)")
+    parser.add_argument("--outdir", default=None, help="folder of the CSV/markdown (default: figures/)")
+    parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
+                        help=f"subset of methods (default: all): {', '.join(METHODS)}")
+    parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any TableSettings field, e.g. --set n_train=10000 --set hidden=256")
+    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the per-run cache")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["n_train=10000", "lr=0.001", "n_eval=None"]`` → typed overrides of :class:`TableSettings` fields."""
+    fields = {f.name: f for f in dataclasses.fields(TableSettings)}
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            raise ValueError(f"--set: expected KEY=VALUE with KEY among {sorted(fields)}, got {item!r}")
+        default = getattr(TableSettings(), key)
+        if value.strip().lower() == "none":
+            out[key] = None
+        elif isinstance(default, float):
+            out[key] = float(value)
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError as exc:
+                raise ValueError(f"--set: {key} needs an integer, got {value!r}") from exc
+    return out
+
+
+def main(args: argparse.Namespace | list[str] | None = None) -> int:
+    """Run the table from parsed CLI arguments (or an argv list) and print where it was written."""
+    if not isinstance(args, argparse.Namespace):
+        args = add_arguments(argparse.ArgumentParser(prog="python -m identkit table")).parse_args(args)
+    quick = True if args.quick else (False if args.full else None)
+    overrides = parse_overrides(getattr(args, "set", None) or [])
+    if args.epochs is not None:
+        overrides["epochs"] = check_int(args.epochs, "epochs")
+    rows = run_table(quick=quick, seeds=args.seeds, outdir=args.outdir, progress=not args.no_progress,
+                     methods=args.methods, cache_dir=None if args.no_cache else CACHE_DIR, **overrides)
+    print(render_markdown(rows))
+    out = Path(config.FIGURE_DIR if args.outdir is None else args.outdir)
+    print(f"wrote the table to {out}")
+    return 0

@@ -1,0 +1,174 @@
+"""Table 1 machinery on a tiny synthetic data set (Fashion-MNIST is bypassed by passing tensors)."""
+import csv
+import dataclasses
+import json
+import math
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from identkit import config, table  # noqa: E402
+from identkit.__main__ import build_parser  # noqa: E402
+
+TINY = dict(latent_dim=2, hidden=8, n_clusters=2, epochs=1, batch_size=20, iw_samples=8, n_pseudo=3,
+            lagging_max_inner=2, lagging_check_every=1, svi_steps=2)
+
+
+def _tiny_data(d=9):
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(40, d, generator=g)
+    return train, torch.rand(12, d, generator=g)
+
+
+def _settings():
+    return table.table_settings(quick=True, **TINY)
+
+
+def test_paper_row_is_the_reported_one():
+    p = table.PAPER_FASHION_MNIST
+    assert [p["VAE"][m] for m in "AU KL MI LL".split()] == [0.1, 0.2, 0.9, -258.8]
+    assert [p["SA-VAE"][m] for m in "AU KL MI LL".split()] == [0.2, 0.3, 1.3, -252.2]
+    assert [p["Lagging VAE"][m] for m in "AU KL MI LL".split()] == [0.4, 0.6, 1.6, -248.5]
+    assert [p["β-VAE (0.2)"][m] for m in "AU KL MI LL".split()] == [0.6, 1.2, 2.4, -245.3]
+    assert [p["LIDGMVAE"][m] for m in "AU KL MI LL".split()] == [1.0, 1.6, 2.6, -242.3]
+    assert set(table.PAPER_LABELS.values()) == set(p)
+
+
+def test_every_method_builds_with_the_same_encoder(tmp_path):
+    s = _settings()
+    sizes = set()
+    for key in table.METHODS:
+        model, method = table.build_method(key, s, 9, seed=1)
+        sizes.add(sum(p.numel() for p in model.encoder.parameters()))
+        assert model.latent_dim == s.latent_dim
+    assert len(sizes) == 1  # one encoder budget for all methods
+
+
+def test_run_table_on_tiny_data_writes_csv_markdown_and_uses_the_cache(tmp_path, monkeypatch):
+    train, evalx = _tiny_data()
+    cache = tmp_path / "cache"
+    rows = table.run_table(quick=True, seeds=1, outdir=tmp_path, progress=False, train_x=train, eval_x=evalx,
+                           settings=_settings(), cache_dir=cache)
+    assert [r["method"] for r in rows] == list(table.METHODS)
+    path = tmp_path / table.CSV_NAME
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames == table.CSV_COLUMNS
+        got = list(reader)
+    assert len(got) == len(table.METHODS)
+    for r in got:
+        for col in ("AU", "KL", "MI", "LL", "train_time_s", "eval_time_s"):
+            assert math.isfinite(float(r[col])), (r["method"], col)
+        assert all(math.isnan(float(r[f"{m}_sd"])) for m in ("AU", "KL", "MI", "LL"))  # one seed: no sd
+        assert 0.0 <= float(r["AU"]) <= 1.0 and float(r["LL"]) < 0 and float(r["KL"]) >= -0.5
+        assert int(r["n_seeds"]) == 1 and r["mode"] == "quick-custom (1 seed; no sd)"
+    back = table.read_table(path)
+    assert back[0]["label"] == "VAE" and back[0]["paper_LL"] == -258.8 and math.isnan(back[2]["paper_LL"])
+    md = (tmp_path / table.MD_NAME).read_text()
+    assert "| VAE |" in md and "-258.8" in md
+    # a second run is served from the cache: no training at all
+    assert len(list(cache.glob("*/*_seed*.json"))) == len(table.METHODS)
+    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: pytest.fail("cache not used"))
+    again = table.run_table(quick=True, seeds=1, outdir=tmp_path / "b", progress=False, train_x=train,
+                            eval_x=evalx, settings=_settings(), cache_dir=cache)
+    assert [r["LL"] for r in again] == [r["LL"] for r in rows]
+
+
+def test_mean_and_sd_are_over_seeds(tmp_path, monkeypatch):
+    fake = iter([{"AU": a, "AU_count": 1, "KL": 1.0, "MI": 2.0, "LL": -10.0 - a, "train_time_s": 1.0,
+                  "eval_time_s": 0.5} for a in (0.0, 0.5, 1.0)])
+    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: next(fake))
+    train, evalx = _tiny_data()
+    (row,) = table.run_table(quick=True, seeds=3, methods=["vae"], write=False, progress=False, train_x=train,
+                             eval_x=evalx, settings=_settings(), cache_dir=None)
+    assert row["AU"] == pytest.approx(0.5) and row["AU_sd"] == pytest.approx(0.5)
+    assert row["LL"] == pytest.approx(-10.5) and row["KL_sd"] == 0.0 and row["n_seeds"] == 3
+    assert "±" in table.render_markdown([row])
+
+
+def test_quick_run_never_overwrites_a_full_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: {
+        "AU": 1.0, "AU_count": 2, "KL": 1.0, "MI": 1.0, "LL": -5.0, "train_time_s": 1.0, "eval_time_s": 1.0})
+    train, evalx = _tiny_data()
+    kw = dict(seeds=1, methods=["vae"], outdir=tmp_path, progress=False, train_x=train, eval_x=evalx,
+              cache_dir=None)
+    table.run_table(quick=False, settings=dataclasses.replace(table.table_settings(False)), **kw)
+    assert table.read_table(tmp_path / table.CSV_NAME)[0]["mode"].startswith("full")
+    table.run_table(quick=True, **kw)
+    assert table.read_table(tmp_path / table.CSV_NAME)[0]["mode"].startswith("full")
+    assert table.read_table(tmp_path / "table1_fashion_mnist_quick.csv")[0]["mode"].startswith("quick")
+
+
+def test_figure_reads_the_csv(tmp_path, monkeypatch):
+    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: {
+        "AU": 0.5, "AU_count": 1, "KL": 1.0, "MI": 1.0, "LL": -5.0, "train_time_s": 1.0, "eval_time_s": 1.0})
+    train, evalx = _tiny_data()
+    table.run_table(quick=True, seeds=2, methods=["vae", "idgmvae"], outdir=tmp_path, progress=False,
+                    train_x=train, eval_x=evalx, cache_dir=None)
+    from identkit.figures.table import table1
+
+    fig = table1(csv=tmp_path / table.CSV_NAME)
+    assert len(fig.axes) == 4 and "ours" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_bad_arguments_raise_value_error():
+    train, evalx = _tiny_data()
+    with pytest.raises(ValueError, match="method"):
+        table.run_table(quick=True, methods=["vae", "wae"], train_x=train, eval_x=evalx, write=False)
+    with pytest.raises(ValueError, match="method"):
+        table.build_method("nope", _settings(), 9, seed=0)
+    with pytest.raises(ValueError, match="seeds"):
+        table.run_table(quick=True, seeds=0, train_x=train, eval_x=evalx, write=False)
+    with pytest.raises(ValueError, match="train_x and eval_x"):
+        table.run_table(quick=True, train_x=train, write=False)
+    with pytest.raises(ValueError, match="eval_x"):
+        table.run_table(quick=True, train_x=train, eval_x=evalx * 3, write=False)
+    with pytest.raises(ValueError, match="overrides"):
+        table.table_settings(True, epochz=3)
+    with pytest.raises(ValueError, match="overrides"):
+        table.run_table(quick=True, train_x=train, eval_x=evalx, write=False, epochz=3)
+    with pytest.raises(FileNotFoundError, match="identkit table"):
+        table.read_table("/nonexistent/table.csv")
+
+
+def test_cli_parses_and_dispatches(monkeypatch, tmp_path):
+    args = build_parser().parse_args(["table", "--quick", "--seeds", "2", "--outdir", str(tmp_path),
+                                      "--methods", "vae", "lidvae", "--set", "n_train=100", "--epochs", "1"])
+    assert args.quick and args.seeds == 2 and args.methods == ["vae", "lidvae"] and args.set == ["n_train=100"]
+    seen = {}
+    monkeypatch.setattr(table, "run_table", lambda **kw: seen.update(kw) or [])
+    assert args.func(args) == 0
+    assert seen["quick"] is True and seen["seeds"] == 2 and seen["n_train"] == 100 and seen["epochs"] == 1
+    assert seen["cache_dir"] == table.CACHE_DIR
+    assert table.parse_overrides(["lr=0.01", "n_eval=None"]) == {"lr": 0.01, "n_eval": None}
+    with pytest.raises(ValueError, match="--set"):
+        table.parse_overrides(["bogus=1"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["table", "--quick", "--full"])
+
+
+def test_cache_dir_is_git_ignored():
+    ignore = (config.REPO_ROOT / ".gitignore").read_text().split()
+    assert "/runs/" in ignore and str(table.CACHE_DIR).startswith(str(config.REPO_ROOT / "runs"))
+
+
+def test_settings_key_changes_with_the_settings():
+    a, b = table.table_settings(True), table.table_settings(True, epochs=3)
+    assert a.key() != b.key() and a.key() == table.table_settings(True).key()
+    assert json.loads(json.dumps(dataclasses.asdict(a)))["latent_dim"] == 10
+
+
+def test_commentary_reads_the_numbers():
+    def row(key, au, ll):
+        return {"method": key, "label": table.METHODS[key], "AU": au, "MI": 1.0, "LL": ll, "mode": "full (3 seeds)"}
+
+    text = table.commentary([row("vae", 0.2, -250.0), row("lidvae", 1.0, -248.0), row("beta_vae", 0.6, -260.0)])
+    assert "collapsed (AU < 50% of dims): VAE" in text
+    assert "all dimensions active: LIDVAE" in text
+    assert "LIDVAE vs VAE: AU 1.00 vs 0.20" in text and "(+2.0 nats)" in text
+    assert "best LL: LIDVAE" in text and "quick mode" not in text
