@@ -8,7 +8,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.identkit-installed
 PIPQ   := $(BIN)/python -m pip install --quiet --disable-pip-version-check
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: figures test notebooks benchmark data venv clean
