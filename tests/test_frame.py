@@ -102,3 +102,25 @@ def test_committed_cheap_figures_are_what_the_code_draws(tmp_path):
             if _digest(tmp_path / f"{name}.{fmt}") != digest:
                 stale.append(f"{name}.{fmt}")
     assert not stale, f"committed figures differ from what the code draws (run `make figures`): {stale}"
+
+
+def test_figures_command_writes_every_listed_figure(tmp_path):
+    """`python -m identkit figures --quick` writes a PNG and a PDF for every listed figure.
+
+    Trained models are cached (identkit.neural.train.cache_dir), so the notebooks that run after this test
+    reuse them instead of training again.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, IDENTKIT_QUICK="1")
+    out = subprocess.run([sys.executable, "-m", "identkit", "figures", "--quick", "--outdir", str(tmp_path)],
+                         env=env, capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    written = {p.name for p in tmp_path.iterdir()}
+    expected = {f"{n}.{ext}" for n in figures.names() for ext in ("png", "pdf")}
+    assert expected <= written, f"missing: {sorted(expected - written)}"
+    manifest = figures.read_manifest(tmp_path)
+    assert set(manifest["figures"]) == set(figures.names())
+    assert all(entry["mode"] == "quick" for entry in manifest["figures"].values())

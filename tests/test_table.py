@@ -160,7 +160,7 @@ def test_cache_dir_is_git_ignored():
 def test_settings_key_changes_with_the_settings():
     a, b = table.table_settings(True), table.table_settings(True, epochs=3)
     assert a.key() != b.key() and a.key() == table.table_settings(True).key()
-    assert json.loads(json.dumps(dataclasses.asdict(a)))["latent_dim"] == 10
+    assert json.loads(json.dumps(dataclasses.asdict(a)))["latent_dim"] == 32
 
 
 def test_commentary_reads_the_numbers():
