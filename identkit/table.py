@@ -18,7 +18,7 @@ binarised data; the evaluation images are binarised once with a fixed seed. The 
 steps (an effective learning rate ~10× the nominal one) make the injective decoders' gradients overflow, so the
 table uses Adam for every method (``--set optimizer=rmsprop`` restores the paper's choice). The Brenier maps'
 strong-monotonicity λ is 3, where lesson 06's λ sweep shows the LIDVAE reaching a VAE-like ELBO (λ = 0.1 keeps
-every unit active too but fits far worse).
+fewer units active and fits far worse).
 
 Modes
 -----
