@@ -264,13 +264,10 @@ def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed:
 # ------------------------------------------------------------------------------------------------ data
 def load_table_data(settings: TableSettings):
     """Fashion-MNIST subsets of ``settings``: (train_x grey levels (N, 784), eval_x binarised once (M, 784))."""
-    import torch
+    from .data import fashion_mnist_subsets
 
-    from .data import load_fashion_mnist
-
-    train_x, _ = load_fashion_mnist("train", n=settings.n_train, seed=settings.data_seed)
-    test_x, _ = load_fashion_mnist("test", n=settings.n_eval, seed=settings.data_seed)
-    eval_x = torch.bernoulli(test_x, generator=torch.Generator().manual_seed(settings.data_seed))
+    train_x, _, eval_x, _ = fashion_mnist_subsets(settings.n_train, settings.n_eval, settings.data_seed,
+                                                   eval_seed=settings.data_seed)
     return train_x, eval_x
 
 

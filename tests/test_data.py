@@ -129,6 +129,17 @@ def test_load_fashion_mnist_subset_is_seeded(tmp_path):
         data.load_fashion_mnist(path=tmp_path, n=13, verify=False)
 
 
+def test_fashion_mnist_subsets_binarise_the_evaluation_set_once(tmp_path):
+    tiny_fashion(tmp_path)
+    x, y, xe, ye = data.fashion_mnist_subsets(6, 4, seed=3, eval_seed=9, path=tmp_path, verify=False)
+    train, train_y = data.load_fashion_mnist("train", path=tmp_path, n=6, seed=3, verify=False)
+    test, test_y = data.load_fashion_mnist("test", path=tmp_path, n=4, seed=3, verify=False)
+    assert torch.equal(x, train) and torch.equal(y, train_y) and torch.equal(ye, test_y)
+    assert set(torch.unique(xe).tolist()) <= {0.0, 1.0}
+    assert torch.equal(xe, data.binarize(test, 9))  # the same binary images every call
+    assert torch.equal(xe, data.fashion_mnist_subsets(6, 4, 3, 9, path=tmp_path, verify=False)[2])
+
+
 def test_checksum_rejects_and_accepts(tmp_path, monkeypatch):
     _, md5 = tiny_fashion(tmp_path)
     with pytest.raises(ValueError, match="MD5"):  # tiny files are not the official release

@@ -37,6 +37,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_omniglot",
     "binarize",
+    "fashion_mnist_subsets",
     "load_dataset",
     "subsample",
 ]
@@ -303,6 +304,19 @@ def binarize(x: torch.Tensor, generator: torch.Generator | int | None = None) ->
 DATASETS = {"fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "fmnist": "fashion-mnist", "omniglot": "omniglot"}
 
+
+
+def fashion_mnist_subsets(n_train: int | None, n_eval: int | None, seed: int, eval_seed: int,
+                          path: str | Path | None = None, verify: bool = True):
+    """The training/evaluation data every Fashion-MNIST experiment uses: ``(x, y, x_eval, y_eval)``.
+
+    ``x`` are ``n_train`` grey-level training images (seeded subsample, dynamically binarised later by the
+    training loop); ``x_eval`` are ``n_eval`` test images binarised **once**, x̃ ~ Bernoulli(x) with
+    ``eval_seed``, so every method is evaluated on the same binary images.
+    """
+    x, y = load_fashion_mnist("train", path=path, n=n_train, seed=seed, verify=verify)
+    xt, yt = load_fashion_mnist("test", path=path, n=n_eval, seed=seed, verify=verify)
+    return x, y, binarize(xt, eval_seed), yt
 
 def load_dataset(name: str, split: str = "train", path: str | Path | None = None, n: int | None = None,
                  seed: int = config.DEFAULT_SEED, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,14 +41,13 @@ def trained_mixtures(quick: bool | None = None, seed: int = config.DEFAULT_SEED)
     Returns ``models``, ``history`` ({"gmvae", "idgmvae"} → …), ``x_eval`` (binarised test images), ``y_eval``,
     ``config``.
     """
-    from ..data import binarize, load_fashion_mnist
+    from ..data import fashion_mnist_subsets
     from ..neural.models import GMVAE, IDGMVAE
     from ..neural.train import cached_fit
 
     cfg = settings(quick)
-    x, _ = load_fashion_mnist("train", n=cfg["n_train"], seed=seed)
-    xt, yt = load_fashion_mnist("test", n=cfg["n_eval"], seed=seed)
-    out = {"models": {}, "history": {}, "config": cfg, "x_eval": binarize(xt, seed + 1), "y_eval": yt}
+    x, _, x_eval, y_eval = fashion_mnist_subsets(cfg["n_train"], cfg["n_eval"], seed, eval_seed=seed + 1)
+    out = {"models": {}, "history": {}, "config": cfg, "x_eval": x_eval, "y_eval": y_eval}
     common = dict(hidden=cfg["hidden"], seed=seed)
     builders = {"gmvae": lambda: GMVAE(784, cfg["latent_dim"], cfg["n_clusters"], **common),
                 "idgmvae": lambda: IDGMVAE(784, cfg["latent_dim"], cfg["n_clusters"], lam=cfg["lam"], **common)}

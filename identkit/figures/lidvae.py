@@ -48,11 +48,9 @@ def settings(quick: bool | None = None) -> dict:
 
 @functools.lru_cache(maxsize=4)
 def _data(n_train: int, n_eval: int, seed: int):
-    from ..data import binarize, load_fashion_mnist
+    from ..data import fashion_mnist_subsets
 
-    x, y = load_fashion_mnist("train", n=n_train, seed=seed)
-    xt, yt = load_fashion_mnist("test", n=n_eval, seed=seed)
-    return x, y, binarize(xt, seed + 1), yt  # the evaluation set is binarised once, with a fixed seed
+    return fashion_mnist_subsets(n_train, n_eval, seed, eval_seed=seed + 1)
 
 
 def _fit(kind: str, cfg: dict, seed: int, lam: float | None = None):
