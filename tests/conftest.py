@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 REFERENCE_DATA = Path(__file__).parent / "reference_data"
 
@@ -9,3 +10,16 @@ REFERENCE_DATA = Path(__file__).parent / "reference_data"
 def reference_data() -> Path:
     """Folder of the paper's reference outputs (R dumps and R-computed curves, MIT licence)."""
     return REFERENCE_DATA
+
+
+def perturb_parameters(module: torch.nn.Module, scale: float, seed: int) -> torch.nn.Module:
+    """Add N(0, scale²) noise to every parameter of ``module`` (seeded), in place; return the module.
+
+    Used to check that a property holds for *every* parameter value, not only at initialisation.
+    """
+    if scale:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in module.parameters():
+                p.add_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return module

@@ -9,17 +9,13 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from identkit.neural import InjectiveDecoder, MLPDecoder, bernoulli_log_prob, gaussian_log_prob
+from conftest import perturb_parameters
 
 
 def _decoder(seed, k, d, lam, scramble=0.0):
     torch.manual_seed(seed)
     dec = InjectiveDecoder(k, d, hidden=16, layers=2, lam=lam, min_singular=0.2).double()
-    if scramble:
-        gen = torch.Generator().manual_seed(seed + 7)
-        with torch.no_grad():
-            for p in dec.parameters():
-                p.add_(scramble * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return dec
+    return perturb_parameters(dec, scramble, seed + 7)
 
 
 @settings(max_examples=15, deadline=None)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from identkit.neural import ICNN, BrenierMap, monotonicity_margin
+from conftest import perturb_parameters
 
 SETTINGS = settings(max_examples=15, deadline=None)
 
@@ -17,12 +18,7 @@ def _net(seed, dim, hidden, layers, lam=None, scramble=0.0):
     torch.manual_seed(seed)
     net = ICNN(dim, hidden, layers) if lam is None else BrenierMap(dim, hidden, layers, lam)
     net = net.double()
-    if scramble:
-        gen = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            for p in net.parameters():
-                p.add_(scramble * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return net
+    return perturb_parameters(net, scramble, seed + 1)
 
 
 def _pairs(seed, n, dim, scale=2.0):
