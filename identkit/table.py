@@ -1,6 +1,6 @@
 """The paper's Table 1 on Fashion-MNIST, recomputed: every method trained with the same budget, then AU/KL/MI/LL.
 
-``python -m identkit table [--quick] [--seeds N] [--outdir DIR]`` trains each method of :data:`METHODS` on
+``python -m identkit table [--quick] [--seeds N] [--jobs N] [--device D] [--outdir DIR]`` trains each method of :data:`METHODS` on
 Fashion-MNIST with fixed seeds, evaluates on held-out test images
 
 * AU — the fraction of latent dimensions that are active, Cov_x(E_q[z_k]) ≥ 0.01 (Burda et al. 2016);
@@ -26,10 +26,13 @@ Modes
   the VAE already switches units off: 30 epochs, Adam lr 2e-3), S = 500 importance samples; one seed by default (the ``mode``
   column says so). A few minutes on 2 CPU cores.
 * full: all 60 000 training images, 2 000 test images for evaluation, the paper's networks (latent 64, hidden
-  512, batch 100), :data:`FULL_EPOCHS` epochs, S = 500, 3 seeds. On 2 CPU cores this takes days
-  (an injective-decoder step at this size is ≈ 2 s, so one LIDVAE epoch is ≈ 20 min; the lagging encoder's
-  aggressive phase and SA-VAE's SVI steps multiply a VAE's cost by up to ~10×); use a GPU
-  (``identkit.neural.train.default_device``) or ``--epochs``/``--methods`` to trim it. Each finished
+  512, batch 100), :data:`FULL_EPOCHS` epochs, S = 500, 3 seeds. Its cost, per training step
+  (``benchmarks/table_cost.py``): on 2 CPU cores VAE 10 ms, LIDVAE 12 ms, IDGMVAE 13 ms, SA-VAE 35 ms,
+  VampPrior 44 ms and the lagging encoder's aggressive step (30 inner encoder steps) 256 ms, so one seed of
+  every method takes about 1.5 hours and the 3 seeds about 4.5; on one H100 (one process) VAE 3.1 ms, LIDVAE
+  9.4 ms, SA-VAE 21 ms, lagging 129 ms: batch-100 steps are bound by kernel launches, so a GPU speeds one run
+  up only 1.3–3×. ``--jobs N`` trains N (method, seed) runs at once in separate processes; ``--epochs`` and
+  ``--methods`` trim the run. Training uses ``device`` (default: CUDA when present). Each finished
   (method, seed) is cached as JSON under ``runs/table_cache/`` (git-ignored), keyed by the settings, so an
   interrupted run continues where it stopped.
 
@@ -235,30 +238,74 @@ def build_method(key: str, settings: TableSettings, data_dim: int, seed: int, tr
 
 
 def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed: int,
-                       progress: bool = False) -> dict:
+                       progress: bool = False, device=None) -> dict:
     """Train method ``key`` with ``seed`` on ``train_x`` and evaluate it on the (binary) rows of ``eval_x``.
 
+    The model is initialised on the CPU from ``seed`` and then moved to ``device`` (default
+    :func:`identkit.neural.train.default_device`: CUDA when present); every random draw of training and
+    evaluation comes from CPU generators, so a GPU run sees the same minibatches, binarisations and noise as a
+    CPU run and differs from it only by floating-point rounding.
+
     Returns a dict with AU (fraction of active dimensions), AU_count, KL, MI, LL, train_time_s, eval_time_s,
-    the last epoch's training ELBO and, for the lagging encoder, the number of aggressive epochs.
+    the last epoch's training ELBO, the device and, for the lagging encoder, the number of aggressive epochs.
     """
     from . import metrics
-    from .neural.train import fit
+    from .neural.train import default_device, fit
 
     seed = check_seed(seed)
+    device = default_device() if device is None else _check_device(device)
     model, method = build_method(key, settings, train_x.shape[1], seed, train_x)
+    model.to(device)
     t0 = time.perf_counter()
     hist = fit(model, train_x, method=method, epochs=settings.epochs, batch_size=settings.batch_size,
-               lr=settings.lr, optimizer=settings.optimizer, seed=seed, clip_grad=settings.clip_grad, progress=progress)
+               lr=settings.lr, optimizer=settings.optimizer, seed=seed, clip_grad=settings.clip_grad, progress=progress,
+               device=device)
     t1 = time.perf_counter()
     res = metrics.collapse_metrics(model, eval_x, seed=seed, samples=settings.iw_samples)
     t2 = time.perf_counter()
     row = {m: float(res[m]) for m in METRICS}
     row["AU_count"] = int(res.get("AU_count", round(row["AU"] * settings.latent_dim)))
     row.update(train_time_s=t1 - t0, eval_time_s=t2 - t1,
-               train_elbo=float(hist["elbo"][-1]) if hist.get("elbo") else float("nan"))
+               train_elbo=float(hist["elbo"][-1]) if hist.get("elbo") else float("nan"), device=str(device))
     if key == "lagging":
         row["aggressive_epochs"] = int(method.aggressive_epochs)
     return row
+
+
+def _check_device(device):
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device: not a torch device: {device!r} (use 'cpu', 'cuda' or 'cuda:N')") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but torch sees no GPU; use device='cpu'")
+    return dev
+
+
+#: Rough cost of one (method, seed) run relative to a VAE's (SVI steps, aggressive inner loops, gradients of
+#: gradients); only orders the parallel jobs, longest first, so that the slowest do not start last.
+_RELATIVE_COST = {"sa_vae": 11.0, "lagging": 6.0, "idgmvae": 4.0, "lidvae": 3.5, "vampprior": 1.5, "gmvae": 1.2,
+                  "vae": 1.0, "beta_vae": 1.0, "free_bits": 1.0}
+
+
+def _job(key: str, settings: TableSettings, seed: int, device, threads: int, path, data=None) -> tuple[str, int, dict]:
+    """One (method, seed) run in a worker process: train, evaluate, write the cache entry; return the row."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    train_x, eval_x = load_table_data(settings) if data is None else data
+    row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=False, device=device)
+    if path is not None:
+        _write_json_atomic(Path(path), row)
+    return key, seed, row
+
+
+def _write_json_atomic(path: Path, row: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(row, indent=1, sort_keys=True))
+    tmp.replace(path)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -302,7 +349,7 @@ def _summarise(key: str, runs: list[dict], mode: str) -> dict:
 def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str | Path | None = None,
               progress: bool = True, *, methods: list[str] | None = None, train_x=None, eval_x=None,
               settings: TableSettings | None = None, cache_dir: str | Path | None = CACHE_DIR,
-              write: bool = True, **overrides) -> list[dict]:
+              write: bool = True, jobs: int = 1, device=None, **overrides) -> list[dict]:
     """Train and evaluate every method in ``methods`` for ``seeds`` seeds; write and return the summary rows.
 
     Parameters
@@ -326,6 +373,12 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
         Per-(method, seed) JSON cache (None: no cache). Entries are keyed by the settings and the data.
     write : bool
         Write ``table1_fashion_mnist.{csv,md}`` to ``outdir``.
+    jobs : int
+        Number of (method, seed) runs trained at once, each in its own process (spawned; longest first) with
+        (usable CPUs) // ``jobs`` torch threads; more jobs than usable CPUs only time-share them. Useful on a GPU, where one small-batch run leaves the device mostly
+        idle, and on many-core CPUs. Results do not depend on ``jobs`` beyond floating-point rounding.
+    device : str or torch.device, optional
+        Where to train (default: CUDA when present, else CPU).
 
     Returns
     -------
@@ -352,7 +405,8 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
     methods = list(METHODS) if methods is None else [_check_method(m) for m in methods]
     if (train_x is None) != (eval_x is None):
         raise ValueError("train_x and eval_x: give both or neither")
-    if train_x is None:
+    from_disk = train_x is None
+    if from_disk:
         train_x, eval_x = load_table_data(settings)
     else:
         for name, x in (("train_x", train_x), ("eval_x", eval_x)):
@@ -370,22 +424,50 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=1, sort_keys=True))
 
+    jobs = check_int(jobs, "jobs")
+    if device is not None:
+        device = _check_device(device)
     seed_values = [config.DEFAULT_SEED + i for i in range(seeds)]
-    jobs = [(m, s) for m in methods for s in seed_values]
-    results: dict[str, list[dict]] = {m: [] for m in methods}
-    bar = tqdm(jobs, desc="table", disable=not progress)
-    for key, seed in bar:
-        bar.set_postfix(method=key, seed=seed)
-        path = None if cache is None else cache / f"{key}_seed{seed}.json"
-        if path is not None and path.exists():
-            row = json.loads(path.read_text())
-        else:
-            row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=progress)
+    done: dict[tuple[str, int], dict] = {}
+    todo: list[tuple[str, int, Path | None]] = []
+    for key in methods:
+        for seed in seed_values:
+            path = None if cache is None else cache / f"{key}_seed{seed}.json"
+            if path is not None and path.exists():
+                done[key, seed] = json.loads(path.read_text())
+            else:
+                todo.append((key, seed, path))
+    bar = tqdm(total=len(todo), desc="table", disable=not progress or not todo)
+    if jobs == 1 or len(todo) <= 1:
+        for key, seed, path in todo:
+            bar.set_postfix(method=key, seed=seed)
+            done[key, seed] = row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=progress,
+                                                       device=device)
             if path is not None:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(row, indent=1, sort_keys=True))
-                tmp.replace(path)
-        results[key].append(row)
+                _write_json_atomic(path, row)
+            bar.update()
+    else:
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        todo.sort(key=lambda job: -_RELATIVE_COST.get(job[0], 1.0))
+        workers = min(jobs, len(todo))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = max(1, cpus // workers)  # CPUs this process may use, not the machine's count
+        data = None if from_disk else (train_x, eval_x)  # workers reload Fashion-MNIST themselves
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_job, key, settings, seed, device, threads, path, data)
+                       for key, seed, path in todo]
+            for fut in as_completed(futures):
+                key, seed, row = fut.result()
+                done[key, seed] = row
+                bar.update()
+                if progress:
+                    bar.write(f"{key} seed {seed}: AU {row['AU']:.2f} KL {row['KL']:.2f} MI {row['MI']:.2f} "
+                              f"LL {row['LL']:.1f} (train {row['train_time_s']:.0f} s on {row.get('device', '?')})")
+    bar.close()
+    results = {m: [done[m, s] for s in seed_values] for m in methods}
     mode = _mode_string(quick, seeds, custom=settings != table_settings(quick))
     rows = [_summarise(k, results[k], mode) for k in methods]
     if write:
@@ -502,6 +584,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any TableSettings field, e.g. --set n_train=10000 --set hidden=256")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="(method, seed) runs trained at once, one process each (default 1; try 8-16 on a GPU)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the per-run cache")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
@@ -538,7 +623,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if args.epochs is not None:
         overrides["epochs"] = check_int(args.epochs, "epochs")
     rows = run_table(quick=quick, seeds=args.seeds, outdir=args.outdir, progress=not args.no_progress,
-                     methods=args.methods, cache_dir=None if args.no_cache else CACHE_DIR, **overrides)
+                     methods=args.methods, cache_dir=None if args.no_cache else CACHE_DIR, jobs=args.jobs,
+                     device=args.device, **overrides)
     print(render_markdown(rows))
     out = Path(config.FIGURE_DIR if args.outdir is None else args.outdir)
     print(f"wrote the table to {out}")

@@ -78,6 +78,30 @@ def test_run_table_on_tiny_data_writes_csv_markdown_and_uses_the_cache(tmp_path,
     assert [r["LL"] for r in again] == [r["LL"] for r in rows]
 
 
+def test_parallel_jobs_give_the_serial_rows_and_fill_the_cache(tmp_path):
+    """--jobs N trains (method, seed) runs in spawned processes: same numbers as one process, same cache."""
+    train, evalx = _tiny_data()
+    kw = dict(quick=True, seeds=2, methods=["vae", "lidvae"], write=False, progress=False, train_x=train,
+              eval_x=evalx, settings=_settings(), device="cpu")
+    serial = table.run_table(cache_dir=tmp_path / "serial", **kw)
+    parallel = table.run_table(cache_dir=tmp_path / "parallel", jobs=2, **kw)
+    assert [r["method"] for r in parallel] == ["vae", "lidvae"]
+    for a, b in zip(serial, parallel):
+        for m in ("AU", "KL", "MI", "LL"):
+            assert b[m] == pytest.approx(a[m], rel=1e-4, abs=1e-6), (a["method"], m)
+    entries = sorted(p.name for p in (tmp_path / "parallel").glob("*/*_seed*.json"))
+    assert len(entries) == 4 and all(json.loads(p.read_text())["device"] == "cpu"
+                                      for p in (tmp_path / "parallel").glob("*/*_seed*.json"))
+
+
+@pytest.mark.parametrize("device", ["gpu0", "cuda:x", 3.5])
+def test_bad_device_is_refused(device):
+    train, evalx = _tiny_data()
+    with pytest.raises(ValueError, match="device"):
+        table.run_table(quick=True, seeds=1, methods=["vae"], write=False, progress=False, train_x=train,
+                        eval_x=evalx, settings=_settings(), cache_dir=None, device=device)
+
+
 def test_mean_and_sd_are_over_seeds(tmp_path, monkeypatch):
     fake = iter([{"AU": a, "AU_count": 1, "KL": 1.0, "MI": 2.0, "LL": -10.0 - a, "train_time_s": 1.0,
                   "eval_time_s": 0.5} for a in (0.0, 0.5, 1.0)])
