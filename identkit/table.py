@@ -325,8 +325,10 @@ def _fingerprint(x) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ the table
-def _mode_string(quick: bool, n_seeds: int, custom: bool = False) -> str:
+def _mode_string(quick: bool, n_seeds: int, custom: bool = False, partial: bool = False) -> str:
     base = ("quick" if quick else "full") + ("-custom" if custom else "")
+    if partial:  # assembled from the cache: methods may have fewer seeds (the n_seeds column)
+        return f"{base} (finished runs so far; up to {n_seeds} seed{'s' if n_seeds != 1 else ''} per method)"
     return f"{base} ({n_seeds} seed{'s' if n_seeds != 1 else ''}{'; no sd' if n_seeds < 2 else ''})"
 
 
@@ -350,7 +352,7 @@ def _summarise(key: str, runs: list[dict], mode: str) -> dict:
 def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str | Path | None = None,
               progress: bool = True, *, methods: list[str] | None = None, train_x=None, eval_x=None,
               settings: TableSettings | None = None, cache_dir: str | Path | None = CACHE_DIR,
-              write: bool = True, jobs: int = 1, device=None, **overrides) -> list[dict]:
+              write: bool = True, jobs: int = 1, device=None, train: bool = True, **overrides) -> list[dict]:
     """Train and evaluate every method in ``methods`` for ``seeds`` seeds; write and return the summary rows.
 
     Parameters
@@ -380,6 +382,10 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
         idle, and on many-core CPUs. Results do not depend on ``jobs`` beyond floating-point rounding.
     device : str or torch.device, optional
         Where to train (default: CUDA when present, else CPU).
+    train : bool
+        False: train nothing, write the table from the runs already in the cache (each row's ``n_seeds`` says
+        how many; methods without a finished run are left out with a warning). For a long full run done in
+        pieces.
 
     Returns
     -------
@@ -438,6 +444,10 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
                 done[key, seed] = json.loads(path.read_text())
             else:
                 todo.append((key, seed, path))
+    if not train:
+        if cache is None:
+            raise ValueError("train=False assembles the table from the cache: give a cache_dir")
+        todo = []
     bar = tqdm(total=len(todo), desc="table", disable=not progress or not todo)
     if jobs == 1 or len(todo) <= 1:
         for key, seed, path in todo:
@@ -471,9 +481,14 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
                     bar.write(f"{key} seed {seed}: AU {row['AU']:.2f} KL {row['KL']:.2f} MI {row['MI']:.2f} "
                               f"LL {row['LL']:.1f} (train {row['train_time_s']:.0f} s on {row.get('device', '?')})")
     bar.close()
-    results = {m: [done[m, s] for s in seed_values] for m in methods}
-    mode = _mode_string(quick, seeds, custom=settings != table_settings(quick))
-    rows = [_summarise(k, results[k], mode) for k in methods]
+    results = {m: [done[m, s] for s in seed_values if (m, s) in done] for m in methods}
+    missing = [m for m in methods if not results[m]]
+    if missing:
+        warnings.warn(f"no finished run in the cache for {', '.join(missing)}: left out of the table",
+                      RuntimeWarning, stacklevel=2)
+    partial = len(done) < len(methods) * len(seed_values)
+    mode = _mode_string(quick, seeds, custom=settings != table_settings(quick), partial=partial)
+    rows = [_summarise(k, results[k], mode) for k in methods if results[k]]
     if write:
         _write(rows, settings, quick, outdir)
     return rows
@@ -592,6 +607,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="(method, seed) runs trained at once, one process each (default 1; try 8-16 on a GPU)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the per-run cache")
+    parser.add_argument("--from-cache", action="store_true",
+                        help="train nothing: write the table from the finished runs in the cache so far")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -628,7 +645,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         overrides["epochs"] = check_int(args.epochs, "epochs")
     rows = run_table(quick=quick, seeds=args.seeds, outdir=args.outdir, progress=not args.no_progress,
                      methods=args.methods, cache_dir=None if args.no_cache else CACHE_DIR, jobs=args.jobs,
-                     device=args.device, **overrides)
+                     device=args.device, train=not args.from_cache, **overrides)
     print(render_markdown(rows))
     out = Path(config.FIGURE_DIR if args.outdir is None else args.outdir)
     print(f"wrote the table to {out}")

@@ -97,6 +97,21 @@ def test_parallel_jobs_give_the_serial_rows_and_fill_the_cache(tmp_path, monkeyp
                                       for p in (tmp_path / "parallel").glob("*/*_seed*.json"))
 
 
+def test_from_cache_assembles_finished_runs_without_training(tmp_path, monkeypatch):
+    train, evalx = _tiny_data()
+    kw = dict(quick=True, write=False, progress=False, train_x=train, eval_x=evalx, settings=_settings(),
+              cache_dir=tmp_path)
+    first = table.run_table(seeds=1, methods=["vae", "lidvae"], **kw)
+    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: pytest.fail("from-cache must not train"))
+    with pytest.warns(RuntimeWarning, match="gmvae"):
+        rows = table.run_table(seeds=3, methods=["vae", "gmvae", "lidvae"], train=False, **kw)
+    assert [r["method"] for r in rows] == ["vae", "lidvae"] and all(r["n_seeds"] == 1 for r in rows)
+    assert [r["LL"] for r in rows] == [r["LL"] for r in first]
+    assert "finished runs so far" in rows[0]["mode"]
+    with pytest.raises(ValueError, match="cache"):
+        table.run_table(seeds=1, methods=["vae"], train=False, **{**kw, "cache_dir": None})
+
+
 @pytest.mark.parametrize("device", ["gpu0", "cuda:x", 3.5])
 def test_bad_device_is_refused(device):
     train, evalx = _tiny_data()
