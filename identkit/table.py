@@ -108,6 +108,8 @@ MD_NAME = "table1_fashion_mnist.md"
 #: Epochs of the full-mode table.
 FULL_EPOCHS = 50
 CACHE_DIR = config.REPO_ROOT / "runs" / "table_cache"
+#: The committed per-run records of the paper-scale (full-mode) table, one JSON per (method, seed).
+RESULTS_DIR = config.REPO_ROOT / "results" / "table1_runs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,8 +250,11 @@ def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed:
     CPU run and differs from it only by floating-point rounding.
 
     Returns a dict with AU (fraction of active dimensions), AU_count, KL, MI, LL, train_time_s, eval_time_s,
-    the last epoch's training ELBO, the device and, for the lagging encoder, the number of aggressive epochs.
+    the last epoch's training ELBO, the device, the method and seed, the torch version and thread count and, for
+    the lagging encoder, the number of aggressive epochs.
     """
+    import torch
+
     from . import metrics
     from .neural.train import default_device, fit
 
@@ -267,7 +272,8 @@ def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed:
     row = {m: float(res[m]) for m in METRICS}
     row["AU_count"] = int(res.get("AU_count", round(row["AU"] * settings.latent_dim)))
     row.update(train_time_s=t1 - t0, eval_time_s=t2 - t1,
-               train_elbo=float(hist["elbo"][-1]) if hist.get("elbo") else float("nan"), device=str(device))
+               train_elbo=float(hist["elbo"][-1]) if hist.get("elbo") else float("nan"), device=str(device),
+               method=key, seed=seed, torch=torch.__version__, threads=torch.get_num_threads())
     if key == "lagging":
         row["aggressive_epochs"] = int(method.aggressive_epochs)
     return row
@@ -487,7 +493,8 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
         warnings.warn(f"no finished run in the cache for {', '.join(missing)}: left out of the table",
                       RuntimeWarning, stacklevel=2)
     partial = len(done) < len(methods) * len(seed_values)
-    mode = _mode_string(quick, seeds, custom=settings != table_settings(quick), partial=partial)
+    found = max((len(r) for r in results.values()), default=0)
+    mode = _mode_string(quick, found if partial else seeds, custom=settings != table_settings(quick), partial=partial)
     rows = [_summarise(k, results[k], mode) for k in methods if results[k]]
     if write:
         _write(rows, settings, quick, outdir)
@@ -606,6 +613,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=1,
                         help="(method, seed) runs trained at once, one process each (default 1; try 8-16 on a GPU)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
+    parser.add_argument("--cache-dir", default=None, metavar="DIR",
+                        help="per-(method, seed) run records (default runs/table_cache; the committed paper-scale "
+                             "runs are in results/table1_runs)")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the per-run cache")
     parser.add_argument("--from-cache", action="store_true",
                         help="train nothing: write the table from the finished runs in the cache so far")
@@ -644,7 +654,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if args.epochs is not None:
         overrides["epochs"] = check_int(args.epochs, "epochs")
     rows = run_table(quick=quick, seeds=args.seeds, outdir=args.outdir, progress=not args.no_progress,
-                     methods=args.methods, cache_dir=None if args.no_cache else CACHE_DIR, jobs=args.jobs,
+                     methods=args.methods, cache_dir=None if args.no_cache else (args.cache_dir or CACHE_DIR), jobs=args.jobs,
                      device=args.device, train=not args.from_cache, **overrides)
     print(render_markdown(rows))
     out = Path(config.FIGURE_DIR if args.outdir is None else args.outdir)

@@ -107,7 +107,8 @@ def test_from_cache_assembles_finished_runs_without_training(tmp_path, monkeypat
         rows = table.run_table(seeds=3, methods=["vae", "gmvae", "lidvae"], train=False, **kw)
     assert [r["method"] for r in rows] == ["vae", "lidvae"] and all(r["n_seeds"] == 1 for r in rows)
     assert [r["LL"] for r in rows] == [r["LL"] for r in first]
-    assert "finished runs so far" in rows[0]["mode"]
+    assert "finished runs so far" in rows[0]["mode"] and "up to 1 seed per method" in rows[0]["mode"]
+    assert rows[0]["n_seeds"] == 1
     with pytest.raises(ValueError, match="cache"):
         table.run_table(seeds=1, methods=["vae"], train=False, **{**kw, "cache_dir": None})
 
@@ -187,6 +188,9 @@ def test_cli_parses_and_dispatches(monkeypatch, tmp_path):
     assert args.func(args) == 0
     assert seen["quick"] is True and seen["seeds"] == 2 and seen["n_train"] == 100 and seen["epochs"] == 1
     assert seen["cache_dir"] == table.CACHE_DIR
+    args = build_parser().parse_args(["table", "--full", "--from-cache", "--cache-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    assert seen["cache_dir"] == str(tmp_path) and seen["train"] is False and seen["quick"] is False
     assert table.parse_overrides(["lr=0.01", "n_eval=None"]) == {"lr": 0.01, "n_eval": None}
     with pytest.raises(ValueError, match="--set"):
         table.parse_overrides(["bogus=1"])
