@@ -120,7 +120,11 @@ def mutual_information(mu, logvar, seed: int = 0, samples: int = 1, chunk_size: 
     Returns
     -------
     float
-        In nats. Finite-N bias: the mixture of N posteriors stands in for ``q(z)``; it is ≤ ``log N``.
+        In nats. Finite-N bias: the mixture of N posteriors stands in for ``q(z)``, so the estimated quantity
+        is ≤ ``log N``; with S = 1 the estimate itself can exceed ``log N`` by Monte-Carlo noise (the entropy
+        term is exact, the aggregate term sampled; sd ≈ sqrt(K / (2 N S)) when the posteriors barely overlap).
+        When no two posteriors overlap (a sharp model on few points) it saturates at ``log N`` and no longer
+        tells methods apart.
     """
     m, lv = _mu_logvar(mu, logvar)
     check_seed(seed)

@@ -27,14 +27,17 @@ Modes
   column says so). A few minutes on 2 CPU cores.
 * full: all 60 000 training images, 2 000 test images for evaluation, the paper's networks (latent 64, hidden
   512, batch 100), :data:`FULL_EPOCHS` epochs, S = 500, 3 seeds. Its cost, per training step
-  (``benchmarks/table_cost.py``): on 2 CPU cores VAE 10 ms, LIDVAE 12 ms, IDGMVAE 13 ms, SA-VAE 35 ms,
-  VampPrior 44 ms and the lagging encoder's aggressive step (30 inner encoder steps) 256 ms, so one seed of
-  every method takes about 1.5 hours and the 3 seeds about 4.5; on one H100 (one process) VAE 3.1 ms, LIDVAE
-  9.4 ms, SA-VAE 21 ms, lagging 129 ms: batch-100 steps are bound by kernel launches, so a GPU speeds one run
-  up only 1.3–3×. ``--jobs N`` trains N (method, seed) runs at once in separate processes; ``--epochs`` and
-  ``--methods`` trim the run. Training uses ``device`` (default: CUDA when present). Each finished
-  (method, seed) is cached as JSON under ``runs/table_cache/`` (git-ignored), keyed by the settings, so an
-  interrupted run continues where it stopped.
+  (``benchmarks/table_cost.py``, 2 CPU cores): VAE 10–22 ms, LIDVAE 12–35 ms (two machines of the same kind),
+  IDGMVAE 13 ms, SA-VAE 35 ms, VampPrior 44 ms and the lagging encoder's aggressive step 0.3–1 s (up to
+  ``lagging_max_inner`` encoder steps each, for as many epochs as the held-out MI keeps rising), so one seed of
+  every method takes several hours of a 2-core machine; on one H100 (one process) VAE 3.1 ms, LIDVAE 9.4 ms,
+  SA-VAE 21 ms, lagging 129 ms: batch-100 steps are bound by kernel launches, so a GPU speeds one run up only
+  1.3–3×. ``--jobs N`` trains N (method, seed) runs at once in separate processes (on 2 cores, two one-thread
+  runs give 1.4–1.8× the throughput of one two-thread run); ``--epochs`` and ``--methods`` trim the run.
+  Training uses ``device`` (default: CUDA when present). Each finished (method, seed) is written as a JSON
+  record under ``--cache-dir`` (default ``runs/table_cache/``, git-ignored), keyed by the settings and the data,
+  so an interrupted run continues where it stopped and ``--from-cache`` assembles the table from the finished
+  runs. The paper-scale records are committed in :data:`RESULTS_DIR` (``results/table1_runs/``).
 
 The paper's reported Fashion-MNIST row is :data:`PAPER_FASHION_MNIST` (quoted, not recomputed).
 """

@@ -22,7 +22,7 @@ def _rows(quick: bool, csv: str | Path | None):
     path = Path(config.FIGURE_DIR / table.CSV_NAME if csv is None else csv)
     if path.exists():
         return table.read_table(path)
-    # No CSV yet: compute a quick table (a full table takes days on CPU; see identkit.table) without writing it.
+    # No CSV yet: compute a quick table (a full one takes hours on CPU; see identkit.table) without writing it.
     return table.run_table(quick=True, seeds=1, progress=False, write=False)
 
 
@@ -61,7 +61,7 @@ def table1(*, quick: bool = False, csv: str | Path | None = None, rows: list[dic
     mode = rows[0]["mode"] if rows else "?"
     n_seeds = rows[0]["n_seeds"] if rows else 0
     sd_note = "; bars: mean ± sd over seeds" if n_seeds and n_seeds > 1 else ""
-    fig.suptitle(f"Table 1, Fashion-MNIST — ours ({mode}{sd_note}) vs the paper's reported values (◆)",
+    fig.suptitle(f"Table 1, Fashion-MNIST — ours: {mode}{sd_note}; the paper's reported values (◆)",
                  fontsize=11)
     fig.tight_layout()
     return fig
