@@ -614,7 +614,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any TableSettings field, e.g. --set n_train=10000 --set hidden=256")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="(method, seed) runs trained at once, one process each (default 1; try 8-16 on a GPU)")
+                        help="(method, seed) runs trained at once, one process each (default 1; 2 on two CPU cores)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="per-(method, seed) run records (default runs/table_cache; the committed paper-scale "
@@ -656,9 +656,10 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     overrides = parse_overrides(getattr(args, "set", None) or [])
     if args.epochs is not None:
         overrides["epochs"] = check_int(args.epochs, "epochs")
+    cache_dir = None if args.no_cache else (args.cache_dir or CACHE_DIR)
     rows = run_table(quick=quick, seeds=args.seeds, outdir=args.outdir, progress=not args.no_progress,
-                     methods=args.methods, cache_dir=None if args.no_cache else (args.cache_dir or CACHE_DIR), jobs=args.jobs,
-                     device=args.device, train=not args.from_cache, **overrides)
+                     methods=args.methods, cache_dir=cache_dir, jobs=args.jobs, device=args.device,
+                     train=not args.from_cache, **overrides)
     print(render_markdown(rows))
     out = Path(config.FIGURE_DIR if args.outdir is None else args.outdir)
     print(f"wrote the table to {out}")
