@@ -36,8 +36,11 @@ Modes
   runs give 1.4–1.8× the throughput of one two-thread run); ``--epochs`` and ``--methods`` trim the run.
   Training uses ``device`` (default: CUDA when present). Each finished (method, seed) is written as a JSON
   record under ``--cache-dir`` (default ``runs/table_cache/``, git-ignored), keyed by the settings and the data,
-  so an interrupted run continues where it stopped and ``--from-cache`` assembles the table from the finished
-  runs. The paper-scale records are committed in :data:`RESULTS_DIR` (``results/table1_runs/``).
+  so a table run that was stopped skips the finished runs when started again and ``--from-cache`` assembles the
+  table from them. A (method, seed) run stopped mid-way resumes from its last finished epoch: it keeps its
+  training state in ``<method>_seed<seed>.state.pt`` beside the records (git-ignored, deleted when the record is
+  written), so the lagging encoder's hours-long run can span several sessions. The paper-scale records are
+  committed in :data:`RESULTS_DIR` (``results/table1_runs/``).
 
 The paper's reported Fashion-MNIST row is :data:`PAPER_FASHION_MNIST` (quoted, not recomputed).
 """
@@ -244,7 +247,7 @@ def build_method(key: str, settings: TableSettings, data_dim: int, seed: int, tr
 
 
 def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed: int,
-                       progress: bool = False, device=None) -> dict:
+                       progress: bool = False, device=None, state_path=None) -> dict:
     """Train method ``key`` with ``seed`` on ``train_x`` and evaluate it on the (binary) rows of ``eval_x``.
 
     The model is initialised on the CPU from ``seed`` and then moved to ``device`` (default
@@ -252,9 +255,14 @@ def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed:
     evaluation comes from CPU generators, so a GPU run sees the same minibatches, binarisations and noise as a
     CPU run and differs from it only by floating-point rounding.
 
-    Returns a dict with AU (fraction of active dimensions), AU_count, KL, MI, LL, train_time_s, eval_time_s,
-    the last epoch's training ELBO, the device, the method and seed, the torch version and thread count and, for
-    the lagging encoder, the number of aggressive epochs.
+    ``state_path`` (optional) is a training-state file (``resume`` of :func:`identkit.neural.train.fit`): the
+    run writes its state there after every epoch and, when the file exists, continues from it, so a long run
+    can be stopped and resumed (bit-identical to an uninterrupted run on the same device and thread count).
+
+    Returns a dict with AU (fraction of active dimensions), AU_count, KL, MI, LL, train_time_s (summed over
+    resumed pieces), eval_time_s, the last epoch's training ELBO, the device, the method and seed, the torch
+    version and thread count, ``resumed_at`` (the epochs it was resumed at) when it was resumed and, for the
+    lagging encoder, the number of aggressive epochs.
     """
     import torch
 
@@ -268,15 +276,18 @@ def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed:
     t0 = time.perf_counter()
     hist = fit(model, train_x, method=method, epochs=settings.epochs, batch_size=settings.batch_size,
                lr=settings.lr, optimizer=settings.optimizer, seed=seed, clip_grad=settings.clip_grad, progress=progress,
-               device=device)
+               device=device, resume=state_path)
     t1 = time.perf_counter()
     res = metrics.collapse_metrics(model, eval_x, seed=seed, samples=settings.iw_samples)
     t2 = time.perf_counter()
     row = {m: float(res[m]) for m in METRICS}
     row["AU_count"] = int(res.get("AU_count", round(row["AU"] * settings.latent_dim)))
-    row.update(train_time_s=t1 - t0, eval_time_s=t2 - t1,
+    resumed = hist.get("resumed_at", [])
+    row.update(train_time_s=hist["wall_seconds"][-1] if resumed else t1 - t0, eval_time_s=t2 - t1,
                train_elbo=float(hist["elbo"][-1]) if hist.get("elbo") else float("nan"), device=str(device),
                method=key, seed=seed, torch=torch.__version__, threads=torch.get_num_threads())
+    if resumed:
+        row["resumed_at"] = [int(e) for e in resumed]
     if key == "lagging":
         row["aggressive_epochs"] = int(method.aggressive_epochs)
     return row
@@ -306,10 +317,22 @@ def _job(key: str, settings: TableSettings, seed: int, device, threads: int, pat
 
     torch.set_num_threads(max(1, threads))
     train_x, eval_x = load_table_data(settings) if data is None else data
-    row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=False, device=device)
+    return key, seed, _run_one(key, settings, train_x, eval_x, seed, device, None if path is None else Path(path))
+
+
+def _state_path(record: Path) -> Path:
+    """The training-state file of the run whose finished record will be ``record`` (git-ignored)."""
+    return record.with_name(record.stem + ".state.pt")
+
+
+def _run_one(key, settings, train_x, eval_x, seed, device, path: Path | None, progress: bool = False) -> dict:
+    """Train and evaluate one (method, seed), resuming from its state file; write its record, drop the state."""
+    state = None if path is None else _state_path(path)
+    row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=progress, device=device, state_path=state)
     if path is not None:
-        _write_json_atomic(Path(path), row)
-    return key, seed, row
+        _write_json_atomic(path, row)
+        state.unlink(missing_ok=True)
+    return row
 
 
 def _write_json_atomic(path: Path, row: dict) -> None:
@@ -461,10 +484,7 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
     if jobs == 1 or len(todo) <= 1:
         for key, seed, path in todo:
             bar.set_postfix(method=key, seed=seed)
-            done[key, seed] = row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=progress,
-                                                       device=device)
-            if path is not None:
-                _write_json_atomic(path, row)
+            done[key, seed] = _run_one(key, settings, train_x, eval_x, seed, device, path, progress)
             bar.update()
     else:
         import multiprocessing

@@ -97,6 +97,38 @@ def test_parallel_jobs_give_the_serial_rows_and_fill_the_cache(tmp_path, monkeyp
                                       for p in (tmp_path / "parallel").glob("*/*_seed*.json"))
 
 
+@pytest.mark.parametrize("method", ["lidvae", "lagging"])
+def test_a_run_stopped_mid_way_resumes_from_its_last_epoch(tmp_path, monkeypatch, method):
+    """Stop a (method, seed) run after epoch 2 of 3; started again, it resumes and gives the uninterrupted record."""
+    from identkit.neural import train as train_mod
+
+    data, evalx = _tiny_data()
+    kw = dict(quick=True, seeds=1, methods=[method], write=False, progress=False, train_x=data, eval_x=evalx,
+              settings=dataclasses.replace(_settings(), epochs=3), device="cpu")
+    whole = table.run_table(cache_dir=tmp_path / "whole", **kw)[0]
+    real_save = train_mod._save_training_state
+
+    def save_then_stop(path, run_id, model, optimizer, generator, meth, history, epoch, step):
+        real_save(path, run_id, model, optimizer, generator, meth, history, epoch, step)
+        if epoch == 2:
+            raise KeyboardInterrupt  # as if the session ended here
+
+    monkeypatch.setattr(train_mod, "_save_training_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        table.run_table(cache_dir=tmp_path / "pieces", **kw)
+    states = list((tmp_path / "pieces").glob(f"*/{method}_seed*.state.pt"))
+    assert len(states) == 1 and not list((tmp_path / "pieces").glob(f"*/{method}_seed*.json"))
+    monkeypatch.setattr(train_mod, "_save_training_state", real_save)
+    resumed = table.run_table(cache_dir=tmp_path / "pieces", **kw)[0]
+    for m in ("AU", "KL", "MI", "LL"):
+        assert resumed[m] == whole[m], m
+    record, ref = (json.loads(next((tmp_path / d).glob(f"*/{method}_seed*.json")).read_text())
+                   for d in ("pieces", "whole"))
+    assert record["resumed_at"] == [2] and "resumed_at" not in ref
+    assert record["train_elbo"] == ref["train_elbo"] and record.get("aggressive_epochs") == ref.get("aggressive_epochs")
+    assert not states[0].exists()  # the state is dropped once the record is written
+
+
 def test_from_cache_assembles_finished_runs_without_training(tmp_path, monkeypatch):
     train, evalx = _tiny_data()
     kw = dict(quick=True, write=False, progress=False, train_x=train, eval_x=evalx, settings=_settings(),

@@ -224,3 +224,64 @@ def test_generators_and_device():
     assert train.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert isinstance(train.make_optimizer(VAE(D, K, hidden=H).parameters(), "adam", 1e-2), torch.optim.Adam)
     assert models.build_model("VAE", data_dim=D, latent_dim=K).latent_dim == K
+
+
+# ------------------------------------------------------------------------------ resumable training state
+def _lagging():
+    from identkit.neural.baselines import LaggingEncoder
+
+    return LaggingEncoder(max_inner=4, check_every=2, mi_seed=0)
+
+
+@pytest.mark.parametrize("name,method", [("vae", None), ("lidvae", None), ("idgmvae", None), ("vae", _lagging)])
+def test_resumed_training_is_the_uninterrupted_run(tmp_path, name, method):
+    """Train 1 epoch, stop, resume in a new model and method up to 3: bit-identical to 3 epochs in one go."""
+    x = tiny_data()
+    kw = dict(batch_size=16, seed=5, progress=False, lr=3e-3)
+    ref_method = method() if method else None
+    ref = BUILDERS[name]()
+    h_ref = train.fit(ref, x, epochs=3, method=ref_method, **kw)
+    state = tmp_path / "run.state.pt"
+    first = BUILDERS[name]()
+    h1 = train.fit(first, x, epochs=1, method=method() if method else None, resume=state, **kw)
+    assert state.exists() and h1["resumed_at"] == [] and len(h1["wall_seconds"]) == 1
+    fresh = BUILDERS[name]()
+    with torch.no_grad():  # the stored parameters overwrite whatever the model holds
+        for p in fresh.parameters():
+            p.add_(1.0)
+    resumed_method = method() if method else None
+    h2 = train.fit(fresh, x, epochs=3, method=resumed_method, resume=state, **kw)
+    assert states_equal(ref, fresh)
+    assert h2["step_loss"] == h_ref["step_loss"] and h2["elbo"] == h_ref["elbo"]
+    assert h2["resumed_at"] == [1] and len(h2["wall_seconds"]) == 3
+    assert h2["wall_seconds"][0] == h1["wall_seconds"][0] and h2["wall_seconds"] == sorted(h2["wall_seconds"])
+    if method:
+        assert resumed_method.state_dict() == ref_method.state_dict()
+        assert len(resumed_method.mi_history) == ref_method.aggressive_epochs == resumed_method.aggressive_epochs
+    # a finished run resumed with the same epochs trains nothing and returns the same model
+    again = BUILDERS[name]()
+    train.fit(again, x, epochs=3, method=method() if method else None, resume=state, **kw)
+    assert states_equal(again, ref)
+
+
+def test_resume_refuses_a_state_of_another_run(tmp_path):
+    x = tiny_data()
+    state = tmp_path / "s.pt"
+    train.fit(VAE(D, K, hidden=H, seed=0), x, epochs=2, batch_size=20, seed=0, progress=False, resume=state)
+    for kw, what in [(dict(seed=1), "settings"), (dict(lr=2e-3), "settings"), (dict(train_x=tiny_data(seed=1)), "data"),
+                     (dict(model=VAE(D, K + 1, hidden=H)), "config"), (dict(model=LIDVAE(D, K, hidden=H)), "model"),
+                     (dict(method=_lagging()), "method")]:
+        args = dict(model=VAE(D, K, hidden=H, seed=0), train_x=x, epochs=2, batch_size=20, seed=0) | kw
+        with pytest.raises(ValueError, match=f"different run.*{what}"):
+            train.fit(args.pop("model"), args.pop("train_x"), progress=False, resume=state, **args)
+    with pytest.raises(ValueError, match="already trained for 2 epochs"):
+        train.fit(VAE(D, K, hidden=H, seed=0), x, epochs=1, batch_size=20, seed=0, progress=False, resume=state)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an identkit training-state"):
+        train.fit(VAE(D, K, hidden=H), x, epochs=1, batch_size=20, seed=0, progress=False, resume=tmp_path / "other.pt")
+
+
+def test_stateless_method_rejects_a_state():
+    with pytest.raises(ValueError, match="keeps no training state"):
+        train.Method().load_state_dict({"aggressive": True})
+    train.Method().load_state_dict({})

@@ -248,6 +248,19 @@ class LaggingEncoder(Method):
         if history is not None:
             history.setdefault("heldout_mi", []).append(mi)
 
+    def state_dict(self) -> dict:
+        """The phase and its bookkeeping (restored when :func:`~identkit.neural.train.fit` resumes)."""
+        return {"aggressive": self.aggressive, "mi_history": list(self.mi_history),
+                "inner_steps": list(self.inner_steps), "aggressive_epochs": self.aggressive_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s values."""
+        missing = {"aggressive", "mi_history", "inner_steps", "aggressive_epochs"} - set(state)
+        if missing:
+            raise ValueError(f"state: LaggingEncoder state lacks {sorted(missing)}")
+        self.aggressive, self.aggressive_epochs = bool(state["aggressive"]), int(state["aggressive_epochs"])
+        self.mi_history, self.inner_steps = list(state["mi_history"]), list(state["inner_steps"])
+
     # -- pieces -----------------------------------------------------------------------------------------
     def _params(self, model, x):
         if self._split is None or self._split[0] is not model:

@@ -40,10 +40,13 @@ __all__ = [
     "cached_fit",
     "cache_dir",
     "CHECKPOINT_FORMAT",
+    "TRAINING_STATE_FORMAT",
 ]
 
 #: Version tag written into every checkpoint.
 CHECKPOINT_FORMAT = "identkit-checkpoint-1"
+#: Version tag of the training-state files that :func:`fit` writes and resumes from (``resume=``).
+TRAINING_STATE_FORMAT = "identkit-training-state-1"
 _OPTIMIZERS = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
@@ -150,6 +153,20 @@ class Method:
     def end_epoch(self, model, epoch: int, history: dict) -> None:
         """Hook called after each epoch with the history so far (default: nothing)."""
 
+    def state_dict(self) -> dict:
+        """What the method changes while training (plain values), saved in :func:`fit`'s training state.
+
+        Default: nothing (stateless objectives). A method that adapts during training (e.g. the lagging
+        encoder's phase) returns it here and restores it in :meth:`load_state_dict`, so a resumed run continues
+        exactly where it stopped.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (called after :meth:`begin` when :func:`fit` resumes)."""
+        if state:
+            raise ValueError(f"state: {type(self).__name__} keeps no training state, got keys {sorted(state)}")
+
 
 def check_finite_loss(loss, step: int) -> None:
     """Raise ``FloatingPointError`` naming ``step`` if ``loss`` is NaN or infinite."""
@@ -176,7 +193,7 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
         batch_size: int = 100, lr: float = 1e-3, optimizer: str = "rmsprop", seed: int = config.DEFAULT_SEED,
         clip_grad: float | None = 5.0, progress: bool = True, binarize: bool = True,
         eval_x: torch.Tensor | None = None, checkpoint: str | Path | None = None,
-        device: str | torch.device | None = None) -> dict:
+        device: str | torch.device | None = None, resume: str | Path | None = None) -> dict:
     """Train ``model`` on the rows of ``train_x`` by minibatch stochastic gradient ascent on the ELBO.
 
     Each epoch visits a fresh random permutation of the rows in batches of ``batch_size`` (the last, shorter
@@ -212,18 +229,29 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
         Where to write a checkpoint (:func:`save_checkpoint`) after every epoch.
     device : str or torch.device, optional
         Where to train; default: where the model's parameters are.
+    resume : path, optional
+        Training-state file for a run that may be interrupted. After every epoch the whole state of the run
+        (parameters, optimiser state, the generator's state, the method's :meth:`Method.state_dict`, history,
+        epoch) is written there atomically; when the file already exists, training continues from the epoch
+        it records instead of starting afresh (``epochs`` may be larger than the stored run's: training is
+        extended). A resumed run is bit-for-bit the run that was not interrupted (on the same device and thread
+        count). The file is left in place at the end.
 
     Returns
     -------
     dict
         ``history`` with per-epoch means of every statistic the method reports (``loss``, ``elbo``, ``rec``,
         ``kl``, ``grad_norm``, ...), ``step_loss`` (every step), ``eval_elbo`` (when ``eval_x`` is given),
-        ``epoch_seconds`` and the run's settings under ``settings``.
+        ``epoch_seconds``, ``wall_seconds`` (wall time since the start of training at the end of each epoch,
+        summed over resumed pieces), ``resumed_at`` (epochs at which the run was resumed) and the run's
+        settings under ``settings``.
 
     Raises
     ------
     FloatingPointError
         When a loss or gradient norm turns NaN/inf (the message names the step).
+    ValueError
+        When ``resume`` names a state file of a different run (model, data or settings).
     """
     epochs = check_int(epochs, "epochs", minimum=0)
     batch_size = check_int(batch_size, "batch_size")
@@ -251,15 +279,29 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
 
     if eval_x is not None and bernoulli and binarize:
         eval_x = torch.bernoulli(eval_x, generator=torch.Generator().manual_seed(seed + 1))
-    history: dict[str, Any] = {"step_loss": [], "epoch_seconds": [],
+    history: dict[str, Any] = {"step_loss": [], "epoch_seconds": [], "wall_seconds": [], "resumed_at": [],
                                "settings": dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                                 seed=seed, clip_grad=clip_grad, binarize=binarize,
                                                 method=getattr(method, "name", type(method).__name__))}
     if eval_x is not None:
         history["eval_elbo"] = []
     n = train_x.shape[0]
-    step = 0
-    bar = tqdm(range(epochs), desc=f"fit {type(model).__name__}", disable=not progress, leave=False)
+    step, first_epoch, wall_before = 0, 0, 0.0
+    run_id = None
+    if resume is not None:
+        resume = Path(resume)
+        run_id = _run_identity(model, method, train_x, history["settings"])
+        if resume.exists():
+            first_epoch, step = _load_training_state(resume, run_id, model, opt, gen, method, history)
+            if first_epoch > epochs:
+                raise ValueError(f"resume: {resume} holds a run already trained for {first_epoch} epochs, more than "
+                                 f"epochs={epochs}")
+            history["settings"]["epochs"] = epochs
+            wall_before = history["wall_seconds"][-1] if history["wall_seconds"] else 0.0
+            history["resumed_at"].append(first_epoch)
+    t_start = time.perf_counter()
+    bar = tqdm(range(first_epoch, epochs), desc=f"fit {type(model).__name__}", disable=not progress, leave=False,
+               initial=first_epoch, total=epochs)
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
@@ -288,10 +330,59 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
         if progress and "elbo" in sums:
             bar.set_postfix(elbo=f"{sums['elbo'] / count:.2f}")
         method.end_epoch(model, epoch, history)
+        history["wall_seconds"].append(wall_before + time.perf_counter() - t_start)
         if checkpoint is not None:
             save_checkpoint(model, checkpoint, epoch=epoch + 1, seed=seed)
+        if resume is not None:
+            _save_training_state(resume, run_id, model, opt, gen, method, history, epoch + 1, step)
     model.eval()
     return history
+
+
+# ------------------------------------------------------------------------------------------ training state
+def _run_identity(model, method, train_x, settings: dict) -> dict:
+    """What must match for a training-state file to belong to this run (model, method, data, settings)."""
+    import hashlib
+
+    cls, mcls = type(model), type(method)
+    changing = set(method.state_dict())  # what the method adapts while training is state, not identity
+    hyper = sorted((k, v) for k, v in vars(method).items() if not k.startswith("_") and k not in changing
+                   and (v is None or isinstance(v, (bool, int, float, str))))
+    fixed = sorted((k, v) for k, v in settings.items() if k != "epochs")  # more epochs extend the run
+    return {"model": f"{cls.__module__}.{cls.__qualname__}", "config": repr(sorted(_model_config(model).items())),
+            "method": f"{mcls.__module__}.{mcls.__qualname__}{hyper}", "settings": repr(fixed),
+            "data": hashlib.sha256(train_x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+            + str(tuple(train_x.shape))}
+
+
+def _save_training_state(path: Path, run_id: dict, model, optimizer, generator, method, history, epoch: int,
+                         step: int) -> None:
+    payload = {"format": TRAINING_STATE_FORMAT, "run": run_id, "epoch": epoch, "step": step,
+               "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+               "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+               "method": method.state_dict(), "history": history}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # atomic: an interrupted save leaves the previous epoch's state
+
+
+def _load_training_state(path: Path, run_id: dict, model, optimizer, generator, method, history) -> tuple[int, int]:
+    """Load a state written by :func:`_save_training_state` into the run's objects; return (epoch, step)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != TRAINING_STATE_FORMAT:
+        raise ValueError(f"resume: {path} is not an identkit training-state file")
+    if payload["run"] != run_id:
+        diff = sorted(k for k in run_id if payload["run"].get(k) != run_id[k])
+        raise ValueError(f"resume: {path} belongs to a different run (its {', '.join(diff)} differ); delete it to "
+                         "start afresh, or pass the matching model, data and settings")
+    model.load_state_dict(payload["model"], strict=True)
+    optimizer.load_state_dict(payload["optimizer"])  # moves the state to the parameters' device
+    generator.set_state(payload["generator"])
+    method.load_state_dict(payload["method"])
+    history.clear()
+    history.update(payload["history"])
+    return int(payload["epoch"]), int(payload["step"])
 
 
 @torch.no_grad()
