@@ -255,7 +255,7 @@ class LaggingEncoder(Method):
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`'s values."""
-        missing = {"aggressive", "mi_history", "inner_steps", "aggressive_epochs"} - set(state)
+        missing = set(self.state_dict()) - set(state)
         if missing:
             raise ValueError(f"state: LaggingEncoder state lacks {sorted(missing)}")
         self.aggressive, self.aggressive_epochs = bool(state["aggressive"]), int(state["aggressive_epochs"])
