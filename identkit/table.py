@@ -578,11 +578,12 @@ def render_markdown(rows: list[dict], settings: TableSettings | None = None) -> 
         lines.append(f"Settings: latent {s.latent_dim}, hidden {s.hidden}, {s.epochs} epochs, batch {s.batch_size}, "
                      f"{opt} lr {s.lr:g}, λ = {s.lid_lam:g}, {s.n_train or 60000} training / "
                      f"{s.n_eval or 10000} evaluation images, S = {s.iw_samples} importance samples.")
-    lines += ["AU is the fraction of active latent dimensions; LL in nats per image (higher is better).", "",
-              "| method | AU | KL | MI | LL | paper AU | paper KL | paper MI | paper LL | train s |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["AU is the fraction of active latent dimensions; LL in nats per image (higher is better); seeds: "
+              "runs behind a row (no ± with one).", "",
+              "| method | seeds | AU | KL | MI | LL | paper AU | paper KL | paper MI | paper LL | train s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cells = [r["label"], _pm(r["AU"], r["AU_sd"], 2), _pm(r["KL"], r["KL_sd"], 2), _pm(r["MI"], r["MI_sd"], 2),
+        cells = [r["label"], str(int(r["n_seeds"])), _pm(r["AU"], r["AU_sd"], 2), _pm(r["KL"], r["KL_sd"], 2), _pm(r["MI"], r["MI_sd"], 2),
                  _pm(r["LL"], r["LL_sd"], 1)]
         cells += [("—" if not math.isfinite(float(r.get(f"paper_{m}", float("nan")))) else
                    f"{float(r[f'paper_{m}']):.1f}") for m in METRICS]

@@ -162,7 +162,13 @@ def test_mean_and_sd_are_over_seeds(tmp_path, monkeypatch):
                              eval_x=evalx, settings=_settings(), cache_dir=None)
     assert row["AU"] == pytest.approx(0.5) and row["AU_sd"] == pytest.approx(0.5)
     assert row["LL"] == pytest.approx(-10.5) and row["KL_sd"] == 0.0 and row["n_seeds"] == 3
-    assert "±" in table.render_markdown([row])
+    md = table.render_markdown([row])
+    assert "| VAE | 3 | 0.50 ± 0.50 |" in md
+    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: {
+        "AU": 0.0, "AU_count": 0, "KL": 1.0, "MI": 2.0, "LL": -10.0, "train_time_s": 1.0, "eval_time_s": 0.5})
+    (one,) = table.run_table(quick=True, seeds=1, methods=["vae"], write=False, progress=False, train_x=train,
+                             eval_x=evalx, settings=_settings(), cache_dir=None)
+    assert "| VAE | 1 | 0.00 | 1.00 | 2.00 | -10.0 |" in table.render_markdown([one])  # one seed: no ±
 
 
 def test_quick_run_never_overwrites_a_full_table(tmp_path, monkeypatch):
