@@ -598,7 +598,8 @@ def commentary(rows: list[dict], collapse_below: float = 0.5) -> str:
     """Plain-language reading of a table, computed from its numbers (what notebook 08 prints).
 
     A method "collapses" when fewer than ``collapse_below`` of its latent dimensions are active. The LIDVAE and
-    IDGMVAE rows are compared with the VAE and GMVAE rows (AU and LL difference in nats).
+    IDGMVAE rows are compared with the VAE and GMVAE rows (AU and LL difference in nats); the row whose AU has
+    the largest standard deviation over seeds is named (collapse that depends on the seed).
     """
     if not rows:
         return "empty table"
@@ -616,6 +617,11 @@ def commentary(rows: list[dict], collapse_below: float = 0.5) -> str:
             o, b = by[ours], by[base]
             lines.append(f"{o['label']} vs {b['label']}: AU {o['AU']:.2f} vs {b['AU']:.2f}, MI {o['MI']:.2f} vs "
                          f"{b['MI']:.2f}, LL {o['LL']:.1f} vs {b['LL']:.1f} ({o['LL'] - b['LL']:+.1f} nats)")
+    spread = [r for r in rows if math.isfinite(float(r.get("AU_sd", float("nan"))))]
+    if spread:
+        top = max(spread, key=lambda r: r["AU_sd"])
+        lines.append(f"AU varies most across seeds: {top['label']} (sd {top['AU_sd']:.2f} over "
+                     f"{int(top.get('n_seeds', 0))} seeds)")
     best = max(rows, key=lambda r: r["LL"])
     lines.append(f"best LL: {best['label']} ({best['LL']:.1f})")
     return "\n".join(lines)

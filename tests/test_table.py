@@ -256,6 +256,10 @@ def test_commentary_reads_the_numbers():
     assert "all dimensions active: LIDVAE" in text
     assert "LIDVAE vs VAE: AU 1.00 vs 0.20" in text and "(+2.0 nats)" in text
     assert "best LL: LIDVAE" in text and "quick mode" not in text
+    assert "varies most" not in text  # no sd: one seed or no spread recorded
+    rows = [dict(row("gmvae", 0.3, -250.0), AU_sd=0.4, n_seeds=3), dict(row("idgmvae", 0.5, -251.0), AU_sd=0.03,
+                                                                         n_seeds=3)]
+    assert "AU varies most across seeds: GMVAE (sd 0.40 over 3 seeds)" in table.commentary(rows)
 
 
 def test_committed_table_is_the_one_the_committed_paper_scale_records_assemble(tmp_path):
