@@ -194,6 +194,12 @@ def test_figure_reads_the_csv(tmp_path, monkeypatch):
 
     fig = table1(csv=tmp_path / table.CSV_NAME)
     assert len(fig.axes) == 4 and "ours" in fig._suptitle.get_text()
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["VAE", "IDGMVAE"]  # same n: no n
+    plt.close(fig)
+    rows = table.read_table(tmp_path / table.CSV_NAME)
+    rows[1]["n_seeds"] = 1
+    fig = table1(rows=rows)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["VAE (n=2)", "IDGMVAE (n=1)"]
     plt.close(fig)
 
 

@@ -34,10 +34,13 @@ def table1(*, quick: bool = False, csv: str | Path | None = None, rows: list[dic
 
     Reads ``csv`` (default ``FIGURE_DIR/table1_fashion_mnist.csv``, written by ``python -m identkit table``)
     when it exists; otherwise trains a quick-mode table (one seed, small subset) and labels it so. ``rows``
-    (as returned by :func:`identkit.table.run_table` / ``read_table``) are drawn directly when given.
+    (as returned by :func:`identkit.table.run_table` / ``read_table``) are drawn directly when given. When
+    the rows rest on different numbers of seeds, each label carries its n.
     """
     rows = _rows(quick, csv) if rows is None else rows
-    labels = [r["label"] for r in rows]
+    seeds = [int(r.get("n_seeds", 1)) for r in rows]
+    # rows resting on different numbers of seeds say so
+    labels = [r["label"] + (f" (n={n})" if len(set(seeds)) > 1 else "") for r, n in zip(rows, seeds)]
     y = np.arange(len(rows))
     colours = palette(len(rows))
     fig, axes = plt.subplots(1, 4, figsize=(14, 0.45 * len(rows) + 1.8), sharey=True)
