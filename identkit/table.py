@@ -583,8 +583,8 @@ def render_markdown(rows: list[dict], settings: TableSettings | None = None) -> 
               "| method | seeds | AU | KL | MI | LL | paper AU | paper KL | paper MI | paper LL | train s |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cells = [r["label"], str(int(r["n_seeds"])), _pm(r["AU"], r["AU_sd"], 2), _pm(r["KL"], r["KL_sd"], 2), _pm(r["MI"], r["MI_sd"], 2),
-                 _pm(r["LL"], r["LL_sd"], 1)]
+        cells = [r["label"], str(int(r["n_seeds"])), _pm(r["AU"], r["AU_sd"], 2), _pm(r["KL"], r["KL_sd"], 2),
+                 _pm(r["MI"], r["MI_sd"], 2), _pm(r["LL"], r["LL_sd"], 1)]
         cells += [("—" if not math.isfinite(float(r.get(f"paper_{m}", float("nan")))) else
                    f"{float(r[f'paper_{m}']):.1f}") for m in METRICS]
         cells.append(f"{float(r['train_time_s']):.0f}")

@@ -39,8 +39,8 @@ def table1(*, quick: bool = False, csv: str | Path | None = None, rows: list[dic
     """
     rows = _rows(quick, csv) if rows is None else rows
     seeds = [int(r.get("n_seeds", 1)) for r in rows]
-    # rows resting on different numbers of seeds say so
-    labels = [r["label"] + (f" (n={n})" if len(set(seeds)) > 1 else "") for r, n in zip(rows, seeds)]
+    mixed = len(set(seeds)) > 1  # rows resting on different numbers of seeds say so
+    labels = [r["label"] + (f" (n={n})" if mixed else "") for r, n in zip(rows, seeds)]
     y = np.arange(len(rows))
     colours = palette(len(rows))
     fig, axes = plt.subplots(1, 4, figsize=(14, 0.45 * len(rows) + 1.8), sharey=True)
