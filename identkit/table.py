@@ -621,7 +621,7 @@ def commentary(rows: list[dict], collapse_below: float = 0.5) -> str:
     if spread:
         top = max(spread, key=lambda r: r["AU_sd"])
         lines.append(f"AU varies most across seeds: {top['label']} (sd {top['AU_sd']:.2f} over "
-                     f"{int(top.get('n_seeds', 0))} seeds)")
+                     f"{int(top['n_seeds'])} seeds)")
     best = max(rows, key=lambda r: r["LL"])
     lines.append(f"best LL: {best['label']} ({best['LL']:.1f})")
     return "\n".join(lines)

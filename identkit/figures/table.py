@@ -38,7 +38,7 @@ def table1(*, quick: bool = False, csv: str | Path | None = None, rows: list[dic
     the rows rest on different numbers of seeds, each label carries its n.
     """
     rows = _rows(quick, csv) if rows is None else rows
-    seeds = [int(r.get("n_seeds", 1)) for r in rows]
+    seeds = [int(r["n_seeds"]) for r in rows]
     mixed = len(set(seeds)) > 1  # rows resting on different numbers of seeds say so
     labels = [r["label"] + (f" (n={n})" if mixed else "") for r, n in zip(rows, seeds)]
     y = np.arange(len(rows))
