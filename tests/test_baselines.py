@@ -221,6 +221,28 @@ def test_lagging_inner_loop_changes_only_encoder_parameters():
     lag.train_step(model, opt, x, 1, torch.Generator().manual_seed(3))
     assert all(torch.equal(a, p) for a, p in zip(e1, enc))
     assert any(not torch.equal(a, p) for a, p in zip(d1, dec))
+    assert all(p.requires_grad for p in model.parameters())  # the freezes are undone
+
+
+def test_lagging_inner_loop_computes_no_decoder_gradients_and_unfreezes_on_error(monkeypatch):
+    model, x = VAE(D, K, hidden=H, seed=5), _binary(20)
+    lag = B.LaggingEncoder(max_inner=3, check_every=3)
+    lag.begin(model, _data(80), torch.Generator().manual_seed(0))
+    enc, dec = B.encoder_parameters(model, x)
+    seen, step = [], B._apply_step
+
+    def spy(m, optimizer, clip):  # at each inner step: decoder frozen (no gradient computed), encoder has one
+        seen.append(([not p.requires_grad and p.grad is None for p in dec], [p.grad is not None for p in enc]))
+        return step(m, optimizer, clip)
+
+    monkeypatch.setattr(B, "_apply_step", spy)
+    lag.encoder_steps(model, torch.optim.Adam(model.parameters()), x, torch.Generator().manual_seed(1))
+    assert len(seen) == 3 and all(all(d) and all(e) for d, e in seen)
+    assert all(p.requires_grad for p in model.parameters())
+    model.elbo = lambda *a, **k: torch.tensor([float("nan")])  # the inner loop raises ...
+    with pytest.raises(FloatingPointError, match="inner loop"):
+        lag.encoder_steps(model, torch.optim.Adam(model.parameters()), x, torch.Generator().manual_seed(1))
+    assert all(p.requires_grad for p in model.parameters())  # ... and the decoder is trainable again
 
 
 def test_lagging_leaves_the_aggressive_phase_when_heldout_mi_drops_then_trains_jointly(monkeypatch):

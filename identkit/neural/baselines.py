@@ -21,6 +21,7 @@ Model variant (a :class:`identkit.neural.models.VAE` subclass):
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -93,6 +94,19 @@ def _apply_step(model, optimizer, clip_grad) -> float:
         raise FloatingPointError(f"non-finite gradient norm ({norm}); lower the learning rate or keep clipping on")
     optimizer.step()
     return norm
+
+
+@contextlib.contextmanager
+def _frozen(params):
+    """Switch ``requires_grad`` off for ``params`` inside the block (restored after it, even on error)."""
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def _check_finite(loss: torch.Tensor, step: int, what: str) -> None:
@@ -295,22 +309,21 @@ class LaggingEncoder(Method):
         enc, dec = self._params(model, x)
         g = _generator(generator)
         xb, pre, cur, n = x, math.inf, 0.0, 0
-        for it in range(1, self.max_inner + 1):
-            optimizer.zero_grad(set_to_none=True)
-            loss = -model.elbo(xb, generator=g).mean()
-            _check_finite(loss, step, "LaggingEncoder inner loop")
-            loss.backward()
-            for p in dec:
-                p.grad = None  # skipped by the optimiser: the decoder is frozen in the inner loop
-            _apply_step(model, optimizer, self.clip_grad)
-            cur += _f(loss)
-            n += 1
-            xb = self._fresh_batch(model, len(x), g, x.device)
-            if it % self.check_every == 0:
-                cur /= n
-                if pre - cur < 0:
-                    return it
-                pre, cur, n = cur, 0.0, 0
+        with _frozen(dec):  # no decoder gradients are computed (so the optimiser skips the decoder)
+            for it in range(1, self.max_inner + 1):
+                optimizer.zero_grad(set_to_none=True)
+                loss = -model.elbo(xb, generator=g).mean()
+                _check_finite(loss, step, "LaggingEncoder inner loop")
+                loss.backward()
+                _apply_step(model, optimizer, self.clip_grad)
+                cur += _f(loss)
+                n += 1
+                xb = self._fresh_batch(model, len(x), g, x.device)
+                if it % self.check_every == 0:
+                    cur /= n
+                    if pre - cur < 0:
+                        return it
+                    pre, cur, n = cur, 0.0, 0
         return self.max_inner
 
     # -- the update fit calls ---------------------------------------------------------------------------
@@ -323,15 +336,14 @@ class LaggingEncoder(Method):
             inner = self.encoder_steps(model, optimizer, x, g, step)
             self.inner_steps.append(inner)
         optimizer.zero_grad(set_to_none=True)
-        terms = model.loss_terms(x, g)
-        rec, kl = terms["rec"], terms["kl"]
-        loss = -(rec - kl).mean()
-        _check_finite(loss, step, "LaggingEncoder")
-        loss.backward()
-        if aggressive:
-            for p in enc:
-                p.grad = None  # the outer step of the aggressive phase moves only the decoder
-        norm = _apply_step(model, optimizer, self.clip_grad)
+        # the outer step of the aggressive phase moves the decoder only
+        with _frozen(enc) if aggressive else contextlib.nullcontext():
+            terms = model.loss_terms(x, g)
+            rec, kl = terms["rec"], terms["kl"]
+            loss = -(rec - kl).mean()
+            _check_finite(loss, step, "LaggingEncoder")
+            loss.backward()
+            norm = _apply_step(model, optimizer, self.clip_grad)
         return {"loss": _f(loss), "rec": _f(rec.mean()), "kl": _f(kl.mean()), "elbo": -_f(loss),
                 "aggressive": float(aggressive), "inner_steps": float(inner), "grad_norm": norm}
 
