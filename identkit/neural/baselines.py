@@ -194,9 +194,10 @@ class LaggingEncoder(Method):
     training stops the first time it is lower than after the previous epoch. From then on each step updates φ
     and θ jointly on −ELBO (the plain VAE).
 
-    Encoder-only steps use the single optimiser that ``fit`` builds, with the other parameters' gradients set
-    to ``None``, which torch optimisers skip (no update, no state change). He et al. use separate SGD
-    optimisers for encoder and decoder; sharing one RMSprop keeps the optimiser identical to the other methods.
+    Encoder-only (decoder-only) steps use the single optimiser that ``fit`` builds, with the other parameters'
+    ``requires_grad`` switched off for the step: autograd computes no gradient for them and torch optimisers
+    skip parameters whose gradient is ``None`` (no update, no state change). He et al. use separate SGD
+    optimisers for encoder and decoder; sharing one keeps the optimiser identical to the other methods.
     Cost: up to ``max_inner`` + 1 gradient steps per outer step while aggressive (He et al. report ≈ 2–3× a
     VAE's total training time, as the aggressive phase usually ends within a few epochs).
 
