@@ -353,8 +353,10 @@ def load_table_data(settings: TableSettings):
 
 
 def _fingerprint(x) -> str:
-    arr = np.ascontiguousarray(x.detach().cpu().numpy().astype(np.float32))
-    return hashlib.sha256(arr.tobytes()).hexdigest()[:12]
+    """Short fingerprint of a data tensor's float32 values (part of the cache folder name)."""
+    from .neural.train import tensor_sha256
+
+    return tensor_sha256(x.float())[:12]
 
 
 # ------------------------------------------------------------------------------------------------ the table

@@ -285,3 +285,19 @@ def test_stateless_method_rejects_a_state():
     with pytest.raises(ValueError, match="keeps no training state"):
         train.Method().load_state_dict({"aggressive": True})
     train.Method().load_state_dict({})
+
+
+def test_tensor_sha256_is_the_digest_of_the_values_in_c_order():
+    import hashlib
+
+    import numpy as np
+
+    x = tiny_data()
+    ref = hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()
+    assert train.tensor_sha256(x) == ref
+    # a transposed copy laid out in Fortran order has the same values, so the same digest
+    assert train.tensor_sha256(x.t().contiguous().t()) == ref
+    y = x.clone()
+    y[3, 5] = torch.nextafter(y[3, 5], torch.tensor(2.0))  # one value, one ulp
+    assert train.tensor_sha256(y) != ref
+    assert train.tensor_sha256(x.double()) != ref  # the dtype's bytes are hashed

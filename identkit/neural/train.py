@@ -39,6 +39,7 @@ __all__ = [
     "evaluate_elbo",
     "cached_fit",
     "cache_dir",
+    "tensor_sha256",
     "CHECKPOINT_FORMAT",
     "TRAINING_STATE_FORMAT",
 ]
@@ -340,10 +341,19 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
 
 
 # ------------------------------------------------------------------------------------------ training state
-def _run_identity(model, method, train_x, settings: dict) -> dict:
-    """What must match for a training-state file to belong to this run (model, method, data, settings)."""
+def tensor_sha256(x: torch.Tensor) -> str:
+    """Hex SHA-256 of a tensor's values: its bytes in C order on the CPU, in its own dtype (shape not included).
+
+    The one data fingerprint of the package: training-state identity, :func:`cached_fit`'s key and the
+    Table-1 cache folder all use it.
+    """
     import hashlib
 
+    return hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def _run_identity(model, method, train_x, settings: dict) -> dict:
+    """What must match for a training-state file to belong to this run (model, method, data, settings)."""
     cls, mcls = type(model), type(method)
     changing = set(method.state_dict())  # what the method adapts while training is state, not identity
     hyper = sorted((k, v) for k, v in vars(method).items() if not k.startswith("_") and k not in changing
@@ -351,8 +361,7 @@ def _run_identity(model, method, train_x, settings: dict) -> dict:
     fixed = sorted((k, v) for k, v in settings.items() if k != "epochs")  # more epochs extend the run
     return {"model": f"{cls.__module__}.{cls.__qualname__}", "config": repr(sorted(_model_config(model).items())),
             "method": f"{mcls.__module__}.{mcls.__qualname__}{hyper}", "settings": repr(fixed),
-            "data": hashlib.sha256(train_x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
-            + str(tuple(train_x.shape))}
+            "data": tensor_sha256(train_x)[:16] + str(tuple(train_x.shape))}
 
 
 def _save_training_state(path: Path, run_id: dict, model, optimizer, generator, method, history, epoch: int,
@@ -544,7 +553,7 @@ def cached_fit(model: nn.Module, train_x: torch.Tensor, *, tag: str = "model", d
                          {k: str(v) for k, v in sorted(keyed.items())}, _code_fingerprint()],
                         sort_keys=True, default=str).encode())
     h.update(str(tuple(train_x.shape)).encode())
-    h.update(train_x.detach().cpu().contiguous().numpy().tobytes())
+    h.update(tensor_sha256(train_x).encode())
     path = folder / f"{tag}-{h.hexdigest()[:20]}.pt"
     if path.exists():
         try:
