@@ -35,9 +35,13 @@ data:
 figures: $(STAMP) data
 	$(BIN)/python -m identkit figures $(if $(QUICK),--quick,)
 
+# Tests run on every core (pytest-xdist; --dist loadscope keeps each notebook's cells, in order, on one worker),
+# one torch/BLAS thread per worker so that the workers do not oversubscribe the cores.
+TEST_WORKERS ?= auto
 test: $(STAMP) data
-	IDENTKIT_QUICK=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
-		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout 900 $(PYTEST_ARGS)
+	IDENTKIT_QUICK=1 IDENTKIT_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout 900 \
+		-n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # Re-execute every notebook in place (full mode) so the committed outputs are current.
 notebooks: $(STAMP)

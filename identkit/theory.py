@@ -198,10 +198,20 @@ class GaussianToy:
         return 0.5 * (v + m**2 - 1.0 - np.log(v))
 
     def grid_posterior(self, x: float, strength: float, grid=None) -> GridPosterior:
-        """The posterior of z for one observation by quadrature on ``grid`` (default [−12, 12], 6001 points)."""
-        g = np.linspace(-12, 12, 6001) if grid is None else as_finite_array(grid, "grid", ndim=1)
+        """The posterior of z for one observation by quadrature on ``grid``.
+
+        The default grid (6001 points) spans [−12, 12] and at least 12 posterior standard deviations on either side
+        of the likelihood's peak in z, x s/(s² + σ²) (a strong, far observation moves the posterior out of
+        [−12, 12]).
+        """
         s = float(as_finite_array(strength, "strength", ndim=0))
         xv = float(as_finite_array(x, "x", ndim=0))
+        if grid is None:
+            centre = xv * s / (s**2 + self.sigma**2)
+            half = 12.0 * self.sigma / np.sqrt(s**2 + self.sigma**2)
+            g = np.linspace(min(-12.0, centre - half), max(12.0, centre + half), 6001)
+        else:
+            g = as_finite_array(grid, "grid", ndim=1)
         log_prior = stats.norm.logpdf(g)
         return GridPosterior(g, log_prior + stats.norm.logpdf(xv, loc=s * g, scale=self.sigma), log_prior)
 

@@ -2,6 +2,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (CI must not pass or fail by chance); explore new examples
+# locally with `pytest --hypothesis-profile=explore`.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("ci")
 
 REFERENCE_DATA = Path(__file__).parent / "reference_data"
 

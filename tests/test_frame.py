@@ -86,41 +86,132 @@ def test_cli_lists_every_figure(capsys):
     assert listed == figures.names()
 
 
-def test_committed_cheap_figures_are_what_the_code_draws(tmp_path):
-    """TeachOpenCADD-style: regenerating the exact (no-training) figures reproduces the committed files byte for byte."""
-    committed = figures.read_manifest()
-    if committed["versions"] != figures._versions():
-        pytest.skip(f"figures/ was drawn with {committed['versions']}, this environment has {figures._versions()}")
-    cheap = [n for n, spec in figures.registry().items() if spec.cost == "cheap"]
-    missing = [n for n in cheap if n not in committed["figures"]]
-    assert not missing, f"figures not committed (run `make figures`): {missing}"
-    stale = []
-    for name in cheap:
-        entry = committed["figures"][name]
-        figures.save(name, quick=entry["mode"] == "quick", outdir=tmp_path)
-        for fmt, digest in entry["sha256"].items():
-            if _digest(tmp_path / f"{name}.{fmt}") != digest:
-                stale.append(f"{name}.{fmt}")
-    assert not stale, f"committed figures differ from what the code draws (run `make figures`): {stale}"
+@pytest.fixture(scope="module")
+def drawn_figures(tmp_path_factory):
+    """Every figure drawn once by `python -m identkit figures`, as a user runs it: the cheap figures in the mode
+    they are committed in (so the byte comparison below can reuse them), the training figures in quick mode.
 
-
-def test_figures_command_writes_every_listed_figure(tmp_path):
-    """`python -m identkit figures --quick` writes a PNG and a PDF for every listed figure.
-
-    Trained models are cached (identkit.neural.train.cache_dir), so the notebooks that run after this test
-    reuse them instead of training again.
+    Trained models are cached (identkit.neural.train.cache_dir), so the notebooks reuse them.
     """
     import os
     import subprocess
     import sys
 
+    out = tmp_path_factory.mktemp("figures")
+    committed = figures.read_manifest()["figures"]
+    by_mode: dict[str, list[str]] = {"--full": [], "--quick": []}
+    for name, spec in figures.registry().items():
+        full = spec.cost == "cheap" and committed.get(name, {}).get("mode") == "full"
+        by_mode["--full" if full else "--quick"].append(name)
     env = dict(os.environ, IDENTKIT_QUICK="1")
-    out = subprocess.run([sys.executable, "-m", "identkit", "figures", "--quick", "--outdir", str(tmp_path)],
-                         env=env, capture_output=True, text=True, timeout=1800)
-    assert out.returncode == 0, out.stderr[-3000:]
-    written = {p.name for p in tmp_path.iterdir()}
+    for flag, names in by_mode.items():
+        if names:
+            run = subprocess.run([sys.executable, "-m", "identkit", "figures", flag, "--outdir", str(out),
+                                  "--only", *names], env=env, capture_output=True, text=True, timeout=1800)
+            assert run.returncode == 0, run.stderr[-3000:]
+    return out, by_mode
+
+
+def test_committed_cheap_figures_are_what_the_code_draws(drawn_figures):
+    """TeachOpenCADD-style: regenerating the exact (no-training) figures reproduces the committed files bytewise."""
+    committed = figures.read_manifest()
+    if committed["versions"] != figures._versions():
+        pytest.skip(f"figures/ was drawn with {committed['versions']}, this environment has {figures._versions()}")
+    out, _ = drawn_figures
+    cheap = [n for n, spec in figures.registry().items() if spec.cost == "cheap"]
+    missing = [n for n in cheap if n not in committed["figures"]]
+    assert not missing, f"figures not committed (run `make figures`): {missing}"
+    drawn = figures.read_manifest(out)["figures"]
+    wrong_mode = [n for n in cheap if drawn[n]["mode"] != committed["figures"][n]["mode"]]
+    assert not wrong_mode, wrong_mode
+    stale = [f"{name}.{fmt}" for name in cheap for fmt, digest in committed["figures"][name]["sha256"].items()
+             if _digest(out / f"{name}.{fmt}") != digest]
+    assert not stale, f"committed figures differ from what the code draws (run `make figures`): {stale}"
+
+
+def test_figures_command_writes_every_listed_figure(drawn_figures):
+    """`python -m identkit figures` writes a PNG and a PDF for every listed figure, and its manifest records each
+    figure's mode and whether its bytes depend on the machine (exactly the training figures)."""
+    out, by_mode = drawn_figures
+    written = {p.name for p in out.iterdir()}
     expected = {f"{n}.{ext}" for n in figures.names() for ext in ("png", "pdf")}
     assert expected <= written, f"missing: {sorted(expected - written)}"
-    manifest = figures.read_manifest(tmp_path)
+    manifest = figures.read_manifest(out)
     assert set(manifest["figures"]) == set(figures.names())
-    assert all(entry["mode"] == "quick" for entry in manifest["figures"].values())
+    reg = figures.registry()
+    for name, entry in manifest["figures"].items():
+        assert entry["mode"] == ("full" if name in by_mode["--full"] else "quick")
+        assert entry["machine_dependent"] is (reg[name].cost == "training")
+    assert manifest["training"]["threads"] == config.THREADS
+
+
+# ---------------------------------------------------------------- numbers of machine-dependent figures
+def _toy_figure(scale=1.0, label="KL = 0.432"):
+    fig, axes = plt.subplots(1, 2)
+    u = np.linspace(0, 1, 50)
+    axes[0].plot(u, scale * np.sin(3 * u))
+    axes[0].scatter(u[:5], scale * u[:5] ** 2, c=u[:5])
+    axes[0].bar([0, 1, 2], scale * np.array([0.5, 1.5, 1.0]))
+    axes[0].set_title(label)
+    axes[1].imshow(scale * np.outer(u[:4], u[:6]))
+    return fig
+
+
+def test_figure_data_reads_back_what_is_drawn(tmp_path):
+    from identkit.figures import _data
+
+    fig = _toy_figure()
+    data = _data.figure_data(fig)
+    u = np.linspace(0, 1, 50)
+    np.testing.assert_array_equal(data["ax0/line0"], np.c_[u, np.sin(3 * u)])
+    np.testing.assert_array_equal(data["ax0/bars"][:, 3], [0.5, 1.5, 1.0])
+    np.testing.assert_array_equal(data["ax1/image0"], np.outer(u[:4], u[:6]))
+    np.testing.assert_array_equal(data["ax0/collection0/values"], u[:5])
+    assert data["ax0/texts"] == "KL = 0.432"
+    path = _data.write_data(fig, "toy", tmp_path)
+    back = _data.read_data(path)
+    assert set(back) == set(data)
+    np.testing.assert_allclose(back["ax0/line0"], data["ax0/line0"], rtol=5e-4, atol=0)
+    assert _data.compare_data(back, data, rtol=5e-4, atol=0) == []
+    assert path.read_bytes() == _data.write_data(fig, "toy", tmp_path).read_bytes()  # byte-stable
+    plt.close(fig)
+
+
+def test_compare_data_tolerates_rounding_and_catches_real_changes():
+    from identkit.figures import _data
+
+    ref = _data.figure_data(_toy_figure())
+    assert _data.compare_data(_data.figure_data(_toy_figure(1 + 1e-4, "KL = 0.433")), ref) == []
+    moved = _data.compare_data(_data.figure_data(_toy_figure(1.2, "KL = 0.432")), ref)
+    assert any(p.startswith("ax0/line0") for p in moved) and any(p.startswith("ax1/image0") for p in moved)
+    text = _data.compare_data(_data.figure_data(_toy_figure(1.0, "KL = 0.481")), ref)
+    assert text == ["ax0/texts: text 'KL = 0.481' != committed 'KL = 0.432'"]
+    assert _data.compare_data(_data.figure_data(_toy_figure(1.0, "MI = 0.432")), ref)  # words count too
+    fewer = dict(ref)
+    del fewer["ax1/image0"]
+    assert _data.compare_data(fewer, ref) == ["ax1/image0: only in the committed figure"]
+    plt.close("all")
+
+
+def test_read_data_names_the_missing_file(tmp_path):
+    from identkit.figures import _data
+
+    with pytest.raises(FileNotFoundError, match="make figures"):
+        _data.read_data(tmp_path / "nope.json")
+
+
+def test_every_committed_training_figure_has_its_numbers():
+    """The manifest marks exactly the training figures machine-dependent, and each has committed numbers (whose
+    hash the manifest records), the reference a machine with other bytes is checked against."""
+    from identkit.figures import _data
+
+    committed = figures.read_manifest()["figures"]
+    for name, spec in figures.registry().items():
+        entry = committed[name]
+        assert entry["machine_dependent"] is (spec.cost == "training"), name
+        path = config.FIGURE_DIR / _data.DATA_DIR / f"{name}.json"
+        if spec.cost == "training":
+            assert entry["sha256"]["json"] == _digest(path), name
+            assert _data.read_data(path), name
+        else:
+            assert "json" not in entry["sha256"] and not path.exists(), name

@@ -301,3 +301,26 @@ def test_tensor_sha256_is_the_digest_of_the_values_in_c_order():
     y[3, 5] = torch.nextafter(y[3, 5], torch.tensor(2.0))  # one value, one ulp
     assert train.tensor_sha256(y) != ref
     assert train.tensor_sha256(x.double()) != ref  # the dtype's bytes are hashed
+
+
+def test_reproducible_fixes_threads_and_determinism_and_restores_them():
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    with train.reproducible(threads=1):
+        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with train.reproducible(threads=1):
+            raise RuntimeError("inside")
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before
+    with pytest.raises(ValueError, match="threads"):
+        with train.reproducible(threads=0):
+            pass
+
+
+def test_threads_setting_reads_identkit_threads():
+    from identkit import config
+
+    assert config.threads_setting({}) == 2 and config.threads_setting({"IDENTKIT_THREADS": "3"}) == 3
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(ValueError, match="IDENTKIT_THREADS"):
+            config.threads_setting({"IDENTKIT_THREADS": bad})

@@ -14,9 +14,11 @@ for a new update (several optimiser steps per batch, extra optimisers, ...).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import numbers
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ __all__ = [
     "evaluate_elbo",
     "cached_fit",
     "cache_dir",
+    "reproducible",
     "tensor_sha256",
     "CHECKPOINT_FORMAT",
     "TRAINING_STATE_FORMAT",
@@ -447,7 +450,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, optimizer: torch.opti
     }
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: parallel test workers may share a cache
     torch.save(payload, tmp)
     tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
     return path
@@ -514,13 +517,39 @@ def _code_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def reproducible(threads: int | None = None):
+    """Run the block with a fixed torch thread count and deterministic algorithms; restore both afterwards.
+
+    A CPU reduction split over t threads adds its partial sums in an order that depends on t, so the last bits
+    of a trained model depend on the thread count. Inside this block the count is ``threads`` (default
+    :data:`identkit.config.THREADS`, 2) whatever the machine has, and ``torch.use_deterministic_algorithms``
+    is on (warn-only: an op without a deterministic kernel warns instead of failing). Runs are then
+    bit-identical on CPUs with the same instruction set and the same torch build; other CPUs may round
+    differently (their kernels differ), which is why the figure manifest marks trained figures as
+    machine-dependent.
+    """
+    threads = config.THREADS if threads is None else check_int(threads, "threads")
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1], warn_only=before[2])
+
+
 def cached_fit(model: nn.Module, train_x: torch.Tensor, *, tag: str = "model", directory: str | Path | None = None,
                **fit_kwargs) -> tuple[nn.Module, dict]:
     """:func:`fit` with a disk cache: reuse the checkpoint of an identical earlier run, else train and save one.
 
     The key hashes the model class and constructor arguments, the fit arguments, the training data's bytes and
     the source of :mod:`identkit.neural` (so any code change retrains). Loading restores the parameters
-    exactly, so a cached run and a fresh run give identical models and histories.
+    exactly, so a cached run and a fresh run give identical models and histories. Training runs inside
+    :func:`reproducible` (a fixed thread count, part of the key), so its bits do not depend on the machine's
+    number of cores.
 
     Parameters
     ----------
@@ -543,14 +572,16 @@ def cached_fit(model: nn.Module, train_x: torch.Tensor, *, tag: str = "model", d
 
     folder = Path(directory) if directory is not None else cache_dir()
     if folder is None:
-        return model, fit(model, train_x, **fit_kwargs)
+        with reproducible():
+            return model, fit(model, train_x, **fit_kwargs)
     keyed = {k: v for k, v in fit_kwargs.items() if k not in ("progress", "checkpoint")}
     if keyed.get("method") is not None:
         m = keyed["method"]
         keyed["method"] = [type(m).__module__, type(m).__qualname__, sorted(map(str, vars(m).items()))]
     h = hashlib.sha256()
     h.update(json.dumps([type(model).__module__, type(model).__qualname__, _model_config(model),
-                         {k: str(v) for k, v in sorted(keyed.items())}, _code_fingerprint()],
+                         {k: str(v) for k, v in sorted(keyed.items())}, _code_fingerprint(),
+                         {"threads": config.THREADS}],
                         sort_keys=True, default=str).encode())
     h.update(str(tuple(train_x.shape)).encode())
     h.update(tensor_sha256(train_x).encode())
@@ -563,6 +594,7 @@ def cached_fit(model: nn.Module, train_x: torch.Tensor, *, tag: str = "model", d
             return model, loaded.checkpoint_meta["history"]
         except Exception:  # a corrupt or incompatible file: retrain and overwrite
             pass
-    history = fit(model, train_x, **fit_kwargs)
+    with reproducible():
+        history = fit(model, train_x, **fit_kwargs)
     save_checkpoint(model, path, history=history)
     return model, history
