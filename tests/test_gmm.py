@@ -6,12 +6,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from identkit.classical.gmm import BetaMixtureGMM, MLEFit, paper_datasets  # noqa: E402
+from identkit.classical.gmm import (  # noqa: E402
+    BetaMixtureGMM,
+    MLEFit,
+    QuadratureError,
+    QuadraturePosterior,
+    paper_datasets,
+)
 
 REF_THETA = {  # (μ, σ) the reference's R code used for each curve (tests/reference_data/README.md)
     "single": ((-0.5, -0.5), (1.0, 1.0)),
@@ -169,6 +175,169 @@ def test_property_identical_components_give_the_prior(mu, sigma, a, b, n, seed):
     post = model.posterior(model.sample(n, 0.5, seed=seed), grid_size=301)
     np.testing.assert_allclose(post.density, post.prior_density, rtol=1e-10, atol=1e-12)
     assert abs(post.kl_to_prior()) < 1e-10
+
+
+# ---------------------------------------------------------------- posterior by fitted quadrature
+def _quad_reference(model, x, mode):
+    """(mean, sd, log evidence, KL to prior) by scipy.integrate.quad on [0, 1], split at the mode.
+
+    Independent of the code under test: the log-likelihood is the direct logaddexp sum over the data, the prior is
+    scipy.stats.beta, and the integrator is adaptive Gauss–Kronrod (QUADPACK).
+    """
+    l1 = stats.norm.logpdf(x, model.mu[0], model.sigma[0])
+    l2 = stats.norm.logpdf(x, model.mu[1], model.sigma[1])
+
+    def loglik(a):
+        with np.errstate(divide="ignore"):
+            return np.logaddexp(np.log(a) + l1, np.log1p(-a) + l2).sum()
+
+    shift, l_mode = loglik(mode) + stats.beta.logpdf(mode, *model.prior), loglik(mode)
+
+    def unnorm(a):
+        return np.exp(loglik(a) + stats.beta.logpdf(a, *model.prior) - shift)
+
+    opts = dict(limit=500, epsabs=0, epsrel=1e-12, points=[mode] if 0 < mode < 1 else None)
+    z = integrate.quad(unnorm, 0, 1, **opts)[0]
+    m = integrate.quad(lambda a: a * unnorm(a), 0, 1, **opts)[0] / z
+    v = integrate.quad(lambda a: (a - m) ** 2 * unnorm(a), 0, 1, **opts)[0] / z
+    e_ll = integrate.quad(lambda a: (loglik(a) - l_mode) * unnorm(a), 0, 1, **opts)[0] / z + l_mode
+    log_z = shift + np.log(z)
+    return m, np.sqrt(v), log_z, e_ll - log_z
+
+
+def _check_against_quad(model, x, *, tol=1e-10):
+    post = model.posterior_quadrature(x, tol=tol)
+    m, sd, log_z, kl = _quad_reference(model, x, post.mode)
+    assert isinstance(post, QuadraturePosterior)
+    assert abs(post.mean - m) <= 1e-6 * sd
+    assert abs(post.sd - sd) <= 1e-6 * sd
+    assert post.log_evidence == pytest.approx(log_z, abs=1e-8)
+    assert post.kl_to_prior == pytest.approx(kl, abs=1e-8)
+    assert 0 <= post.error_bound <= tol and post.kl_error <= tol
+    return post
+
+
+@pytest.mark.parametrize("n", [10_000, 50])
+@pytest.mark.parametrize("key", ["overlapping", "separated"])
+def test_quadrature_posterior_matches_quad_on_paper_datasets(key, n):
+    d = paper_datasets(n=n)[key]
+    post = _check_against_quad(d.model, d.x)
+    if n == 10_000:  # narrow posterior: a fitted rule of 24 nodes, against 2001 grid points
+        assert post.rule == "Gauss (fitted Gaussian weight)" and post.n_evaluations <= 60
+        assert 0 < post.interval[0] < post.mode < post.interval[1] < 1 and post.tail_mass < 1e-12
+
+
+@pytest.mark.parametrize("mu, sigma, prior, n, alpha", [
+    ((-0.5, 0.5), (1.0, 1.0), (2.0, 7.0), 400, 0.85),  # asymmetric prior, mode pulled away from 0.85
+    ((-3.0, 3.0), (1.0, 1.0), (1.0, 1.0), 200, 1.0),  # uniform prior, all data from component 1: mode at α = 1
+    ((-3.0, 3.0), (1.0, 1.0), (1.0, 1.0), 200, 0.0),  # ... from component 2: mode at α = 0
+    ((-3.0, 3.0), (1.0, 1.0), (5.0, 5.0), 10_000, 1.0),  # Beta(5, 5), n = 10 000: mode at 1 − 4/n, interval hits 1
+    ((0.0, 1.5), (0.5, 2.0), (5.0, 5.0), 2000, 0.3),  # unequal σ
+    ((-1.0, 2.0), (1.0, 0.7), (3.0, 2.0), 3, 0.5),  # n = 3: wide posterior, the whole of [0, 1]
+    ((-1.0, 1.0), (1.0, 1.0), (2.5, 1.5), 30, 0.9),  # non-integer prior powers at the ends (Gauss–Jacobi)
+    ((-40.0, 40.0), (1.0, 1.0), (1.0, 3.0), 500, 0.02),  # |d_i| ~ 3000: e^{d} overflows, mode near 0
+])
+def test_quadrature_posterior_matches_quad_new_cases(mu, sigma, prior, n, alpha):
+    model = BetaMixtureGMM(mu, sigma, prior=prior)
+    x = model.sample(n, alpha, seed=17)
+    post = _check_against_quad(model, x)
+    # the mode maximises log prior + log likelihood (bounded scalar search on the log posterior)
+    res = optimize.minimize_scalar(lambda a: -(model.loglik(a, x) + model.prior_logpdf(a)), bounds=(0, 1),
+                                   method="bounded", options={"xatol": 1e-12})
+    lp = model.loglik(post.mode, x) + model.prior_logpdf(post.mode)
+    assert lp >= -res.fun - 1e-9
+    if prior[0] == 1 and alpha == 0.0:
+        assert post.mode == 0.0
+    if prior[1] == 1 and alpha == 1.0:
+        assert post.mode == 1.0
+
+
+def test_quadrature_posterior_one_cluster_is_the_prior_in_closed_form():
+    d = paper_datasets(n=10_000)["one_cluster"]
+    post = d.model.posterior_quadrature(d.x)
+    assert post.rule == "closed form" and post.n_evaluations == 0
+    assert post.kl_to_prior == 0.0 and post.error_bound == 0.0
+    assert post.mean == 0.5 and post.sd == pytest.approx(np.sqrt(25 / (100 * 11)), rel=1e-15)
+    assert post.mode == 0.5
+    assert post.log_evidence == pytest.approx(np.sum(stats.norm.logpdf(d.x, -1.0, 1.0)), rel=1e-14)
+    g = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(post.density_on(g), stats.beta.pdf(g, 5, 5), rtol=1e-12, atol=1e-300)
+    grid = d.model.posterior(d.x)  # the grid agrees (up to its trapezoid error)
+    assert grid.sd() == pytest.approx(post.sd, rel=1e-6) and abs(grid.kl_to_prior()) < 1e-10
+
+
+def test_quadrature_density_on_is_normalised_and_matches_the_grid():
+    d = paper_datasets(n=10_000)["overlapping"]
+    post = d.model.posterior_quadrature(d.x)
+    opts = dict(limit=200, epsabs=0, epsrel=1e-12, points=[post.mode])
+    assert integrate.quad(post.density_on, 0, 1, **opts)[0] == pytest.approx(1.0, abs=1e-9)
+    grid = d.model.posterior(d.x)  # sd ≈ 0.0096 spans 19 grid steps: the trapezoid rule resolves it
+    big = grid.density > 1e-6 * grid.density.max()
+    np.testing.assert_allclose(post.density_on(grid.grid)[big], grid.density[big], rtol=1e-8)
+    assert grid.mean() == pytest.approx(post.mean, abs=1e-8 * post.sd)
+    assert grid.sd() == pytest.approx(post.sd, rel=1e-7)
+    assert grid.kl_to_prior() == pytest.approx(post.kl_to_prior, abs=1e-7)
+    assert isinstance(post.density_on(0.86), float) and post.density_on(0.0) == 0.0  # Beta(5, 5) vanishes at 0
+    assert post.density_on(np.full((2, 3), 0.86)).shape == (2, 3)
+    with pytest.raises(ValueError, match="alpha"):
+        post.density_on(1.5)
+
+
+def test_quadrature_posterior_result_is_frozen_and_keeps_a_copy_of_x():
+    d = paper_datasets(n=200)["overlapping"]
+    x = d.x.copy()
+    post = d.model.posterior_quadrature(x)
+    before = post.density_on(0.7)
+    x[:] = 0.0
+    assert post.density_on(0.7) == before
+    with pytest.raises(AttributeError):
+        post.mean = 0.0
+
+
+def test_quadrature_posterior_rejects_bad_arguments():
+    model = BetaMixtureGMM((-1.0, 1.0), (1.0, 1.0))
+    x = model.sample(50, 0.5, seed=0)
+    bad = [
+        (lambda: model.posterior_quadrature(x, tol=0.0), "tol"),
+        (lambda: model.posterior_quadrature(x, tol=-1e-8), "tol"),
+        (lambda: model.posterior_quadrature(x, tol=np.nan), "tol"),
+        (lambda: model.posterior_quadrature(x, tol=1.0), "tol"),
+        (lambda: model.posterior_quadrature(x, tol="1e-8"), "tol"),
+        (lambda: model.posterior_quadrature(x, max_nodes=23), "max_nodes"),
+        (lambda: model.posterior_quadrature(x, max_nodes=100.0), "max_nodes"),
+        (lambda: model.posterior_quadrature(np.r_[x, np.nan]), "x"), (lambda: model.posterior_quadrature([]), "x"),
+        (lambda: model.posterior_quadrature(x[:, None]), "x"),
+        (lambda: model.with_params(prior=(0.5, 5.0)).posterior_quadrature(x), "prior"),
+    ]
+    for call, match in bad:
+        with pytest.raises(ValueError, match=match):
+            call()
+    # a tolerance below the rounding of the sums cannot be reached with 24 nodes: a clear error, naming the knobs
+    with pytest.raises(QuadratureError, match="max_nodes=24") as info:
+        model.posterior_quadrature(x, tol=1e-15, max_nodes=24)
+    assert isinstance(info.value, ArithmeticError) and "tol=1e-15" in str(info.value)
+    assert model.posterior_quadrature(x, tol=1e-6, max_nodes=256).error_bound <= 1e-6
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_params)
+def test_property_quadrature_posterior_matches_quad_and_label_swap(p):
+    m1, m2, s1, s2, a, b, alpha, n, seed = p
+    model = BetaMixtureGMM((m1, m2), (s1, s2), prior=(a, b))
+    x = model.sample(n, alpha, seed=seed)
+    post = model.posterior_quadrature(x)
+    if post.rule != "closed form":
+        m, sd, log_z, kl = _quad_reference(model, x, post.mode)
+        assert abs(post.mean - m) <= 1e-6 * sd and abs(post.sd - sd) <= 1e-6 * sd
+        assert post.log_evidence == pytest.approx(log_z, abs=1e-8)
+        assert post.kl_to_prior == pytest.approx(kl, abs=1e-7)
+    assert post.error_bound <= 1e-10 and post.kl_to_prior >= -1e-12
+    assert post.interval[0] <= post.mode <= post.interval[1] and 0 < post.mean < 1
+    # relabelling the components (and mirroring the prior) maps α → 1 − α
+    swapped = BetaMixtureGMM((m2, m1), (s2, s1), prior=(b, a)).posterior_quadrature(x)
+    assert swapped.mean == pytest.approx(1 - post.mean, abs=1e-9 * post.sd)
+    assert swapped.sd == pytest.approx(post.sd, rel=1e-9)
+    assert swapped.log_evidence == pytest.approx(post.log_evidence, abs=1e-9 * max(1.0, abs(post.log_evidence)))
 
 
 # ---------------------------------------------------------------- sampling, data sets

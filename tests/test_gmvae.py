@@ -1,12 +1,12 @@
-"""GMVAE with the exact cluster posterior (identkit.classical.gmvae) and its torch twin (identkit.neural.exact_gmvae)."""
+"""GMVAE with the exact cluster posterior (identkit.classical.gmvae) and its torch twin (neural.exact_gmvae)."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from identkit.classical.gmvae import (GMVAE, AffineDecoder, affine_cluster_log_likelihood, affine_cluster_posterior,
-                                      gauss_hermite_rule)
+from identkit.classical.gmvae import (DEFAULT_ORDER, GMVAE, AffineDecoder, QuadratureError,
+                                      affine_cluster_log_likelihood, affine_cluster_posterior, gauss_hermite_rule)
 
 SEED = 1234
 
@@ -92,7 +92,8 @@ def test_permuting_cluster_labels_permutes_posterior_columns():
 
 @pytest.mark.parametrize("fold", [np.abs, np.square])
 def test_fold_decoder_with_symmetric_clusters_is_exactly_uniform(fold):
-    g = GMVAE([[-2.0], [2.0]], [0.7, 0.7], fold, sigma=0.3)
+    # a mirror-symmetric fixed rule: exact symmetry, whatever the accuracy of the kinked |w| integrand
+    g = GMVAE([[-2.0], [2.0]], [0.7, 0.7], fold, sigma=0.3, order=96)
     x, _, _ = g.sample(500, SEED)
     np.testing.assert_allclose(g.cluster_posterior(x), 0.5, atol=1e-12, rtol=0)
     # the same clusters with an injective decoder are nearly perfectly identified
@@ -108,7 +109,7 @@ def test_d2_decoder_of_the_other_coordinate_collapses_exactly():
 
 
 def test_three_clusters_fold_merges_only_two():
-    g = GMVAE([[-3.0], [0.0], [3.0]], [1.0, 1.0, 1.0], np.abs, 0.3)
+    g = GMVAE([[-3.0], [0.0], [3.0]], [1.0, 1.0, 1.0], np.abs, 0.3, order=96)
     x, _, _ = g.sample(300, SEED)
     p = g.cluster_posterior(x)
     np.testing.assert_allclose(p[:, 0], p[:, 2], atol=1e-12, rtol=0)
@@ -153,7 +154,7 @@ def test_property_affine_agreement_and_normalisation(K, d, sigma, seed, m):
     rng = np.random.default_rng(seed)
     means, covs = _random_mixture(rng, K, d)
     A, b = rng.normal(scale=0.5, size=(m, d)), rng.normal(size=m)
-    g = GMVAE(means, covs, AffineDecoder(A, b), sigma, order=32 if d == 2 else 64)
+    g = GMVAE(means, covs, AffineDecoder(A, b), sigma)  # the default, adaptive rule
     x, _, _ = g.sample(40, seed)
     p = g.cluster_posterior(x)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
@@ -167,6 +168,103 @@ def test_property_symmetric_fold_is_uniform(mu, var, sigma, seed):
     g = GMVAE([[-mu], [mu]], [var, var], np.abs, sigma, order=32)
     x = np.random.default_rng(seed).normal(scale=3, size=(30, 1))
     np.testing.assert_allclose(g.cluster_posterior(x), 0.5, atol=1e-12, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the default, adaptive rule: exact to its tolerance where the prior-centred rule is not
+# ---------------------------------------------------------------------------------------------------------------
+def _affine_issue_case(seed=0):
+    """K = 3 in d = 2, means ~ N(0, 2²), covariances 0.5/1.0/1.5 I, m = 4, singular values 2.3 and 1.4."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=2.0, size=(3, 2))
+    covs = np.stack([v * np.eye(2) for v in (0.5, 1.0, 1.5)])
+    U, _ = np.linalg.qr(rng.normal(size=(4, 2)))
+    V, _ = np.linalg.qr(rng.normal(size=(2, 2)))
+    return means, covs, U @ np.diag([2.3, 1.4]) @ V.T, rng.normal(size=4)
+
+
+def _quad_log_likelihood(x, mu, var, f, sigma, lo=-10.0, hi=10.0, pieces=40):
+    """log ∫ N(w; μ, var) Π_j N(x_j; f_j(w), σ²) dw by scipy's adaptive quad on many sub-intervals (d = 1)."""
+    def h(w):
+        fw = f(np.array([[w]]))[0]
+        return stats.norm.pdf(w, mu, np.sqrt(var)) * np.prod(stats.norm.pdf(x, fw, sigma))
+    edges = np.linspace(lo, hi, pieces + 1)
+    return np.log(sum(integrate.quad(h, a, b, epsabs=0, epsrel=1e-13, limit=200)[0]
+                      for a, b in zip(edges[:-1], edges[1:])))
+
+
+def test_adaptive_default_meets_its_tolerance_where_the_prior_rule_does_not_affine_d2():
+    means, covs, A, b = _affine_issue_case()
+    g = GMVAE(means, covs, AffineDecoder(A, b), 0.6)
+    x, _, _ = g.sample(300, SEED)
+    closed = affine_cluster_posterior(x, means, covs, A, b, 0.6)
+    assert np.max(np.abs(g.cluster_posterior(x) - closed)) < 1e-8
+    np.testing.assert_allclose(g.log_marginal(x),
+                               np.log(np.exp(affine_cluster_log_likelihood(x, means, covs, A, b, 0.6)).mean(1)),
+                               atol=1e-8, rtol=0)
+    assert g.quadrature_error(x) <= 1e-8 and g.log_marginal_error(x) <= 1e-8
+    # the prior-centred rule of the old default order is visibly off on the same case
+    fixed = GMVAE(means, covs, AffineDecoder(A, b), 0.6, order=DEFAULT_ORDER[2])
+    assert np.max(np.abs(fixed.cluster_posterior(x) - closed)) > 1e-4
+
+
+def test_adaptive_default_on_a_sharp_nonlinear_likelihood_matches_scipy_quad():
+    """σ = 0.08 with a tanh/quadratic decoder: the likelihood is far narrower than the prior."""
+    f = lambda w: np.stack([np.tanh(w[:, 0]), 0.5 * w[:, 0] ** 2], 1)  # noqa: E731
+    g = GMVAE([[-1.0], [1.0]], [1.0, 1.0], f, 0.08)
+    x, _, _ = g.sample(6, SEED)
+    ll = g.cluster_log_likelihood(x)
+    ref = np.array([[_quad_log_likelihood(xi, mu, 1.0, f, 0.08) for mu in (-1.0, 1.0)] for xi in x])
+    np.testing.assert_allclose(ll, ref, atol=1e-8, rtol=0)
+    post_ref = np.exp(ref - np.logaddexp(ref[:, :1], ref[:, 1:]))
+    assert np.max(np.abs(g.cluster_posterior(x) - post_ref)) < 1e-8
+    assert np.max(np.abs(GMVAE([[-1.0], [1.0]], [1.0, 1.0], f, 0.08, order=96).cluster_posterior(x) - post_ref)) > 0.1
+
+
+def test_adaptive_rule_finds_both_modes_of_a_fold_within_one_cluster():
+    """f(w) = w² with a broad cluster around 0.3: x ≈ a² has two modes ±a of comparable mass in one cluster."""
+    f = lambda w: w ** 2  # noqa: E731
+    g = GMVAE([[0.3], [2.5]], [1.5, 0.4], f, 0.15)
+    x = np.array([[1.0], [2.2], [0.4], [4.0]])
+    ll = g.cluster_log_likelihood(x)
+    ref = np.array([[_quad_log_likelihood(xi, mu, var, f, 0.15) for mu, var in ((0.3, 1.5), (2.5, 0.4))]
+                    for xi in x])
+    np.testing.assert_allclose(ll, ref, atol=1e-8, rtol=0)
+
+
+def test_adaptive_rule_d2_nonlinear_matches_a_fine_trapezoid():
+    def f(w):
+        return np.stack([w[:, 0] + 0.5 * np.sin(2 * w[:, 1]), w[:, 1] + 0.3 * w[:, 1] ** 3, w[:, 0] * w[:, 1]], 1)
+    means, covs = np.array([[-1.0, 0.5], [1.2, -0.4]]), np.stack([np.diag([0.8, 0.5]), [[1.0, 0.3], [0.3, 0.6]]])
+    g = GMVAE(means, covs, f, 0.12)
+    x, _, _ = g.sample(3, SEED)
+    u = np.linspace(-6, 6, 1201)
+    W = np.stack(np.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)
+    fw = f(W)
+    for i in range(3):
+        for k in range(2):
+            lh = stats.multivariate_normal(means[k], covs[k]).logpdf(W) + \
+                stats.norm.logpdf(x[i], fw, 0.12).sum(1)
+            ref = np.log(np.sum(np.exp(lh - lh.max()))) + lh.max() + 2 * np.log(u[1] - u[0])
+            assert abs(g.cluster_log_likelihood(x[i:i + 1])[0, k] - ref) < 1e-7
+
+
+def test_adaptive_rule_raises_naming_its_knobs_when_it_cannot_converge():
+    f = lambda w: np.stack([np.tanh(w[:, 0]), 0.5 * w[:, 0] ** 2], 1)  # noqa: E731
+    g = GMVAE([[-1.0], [1.0]], [1.0, 1.0], f, 0.08, max_order=8)
+    with pytest.raises(QuadratureError, match="max_order=8.*tol"):
+        g.cluster_posterior(g.sample(20, SEED)[0])
+    with pytest.raises(ValueError, match="tol"):
+        GMVAE([[-1.0], [1.0]], [1.0, 1.0], f, 0.08, tol=0.0)
+    with pytest.raises(ValueError, match="max_order"):
+        GMVAE([[-1.0], [1.0]], [1.0, 1.0], f, 0.08, max_order=1)
+
+
+def test_adaptive_rule_of_a_constant_decoder_is_exactly_the_prior():
+    g = GMVAE([[-1.0, 0.0], [2.0, 1.0]], np.stack([np.eye(2), 0.3 * np.eye(2)]),
+              lambda w: np.tile([0.5, -0.2], (w.shape[0], 1)), 0.2)
+    np.testing.assert_allclose(g.cluster_posterior(np.random.default_rng(1).normal(size=(20, 2))), 0.5,
+                               atol=1e-14, rtol=0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,6 +366,25 @@ def test_torch_training_errors():
                         quick=False)
 
 
+def test_kinked_fold_of_the_experiment_is_accurate_at_its_fixed_order():
+    """The fold c(|w| − 3) is evaluated with the prior-centred rule of COLLAPSE_SETUP["fold_order"]: check its
+    log p(x | z) on one-cluster data against scipy quad split at the kink w = 0 (both clusters give the same)."""
+    from identkit.neural.exact_gmvae import COLLAPSE_SETUP, curve, fold_decoder
+
+    x = GMVAE([[0.0]], [1.0], lambda w: curve(w[:, 0]), 0.4, order=64).sample(80, SEED)[0]
+    g = GMVAE([[-3.0], [3.0]], [1.0, 1.0], fold_decoder, 0.4, order=COLLAPSE_SETUP["fold_order"])
+    ll = g.cluster_log_likelihood(x)
+    np.testing.assert_allclose(ll[:, 0], ll[:, 1], rtol=0, atol=1e-12)
+    ref = np.empty(len(x))
+    for i, xi in enumerate(x):
+        def h(w, xi=xi):
+            return stats.norm.pdf(w, 3.0) * np.prod(stats.norm.pdf(xi, fold_decoder(np.array([[w]]))[0], 0.4))
+        ref[i] = np.log(sum(integrate.quad(h, a, b, epsabs=0, epsrel=1e-12, limit=400)[0]
+                            for a, b in ((-12, -3), (-3, 0), (0, 3), (3, 12))))
+    err = ll[:, 1] - ref
+    assert np.max(np.abs(err)) < 2e-3 and abs(err.mean()) < 2e-5
+
+
 def test_hand_made_decoders_of_the_experiment():
     """The fold decoder collapses exactly; the monotone one maps the bimodal prior onto N(0, 1)."""
     from identkit.neural.exact_gmvae import fold_decoder, monotone_decoder
@@ -278,5 +395,5 @@ def test_hand_made_decoders_of_the_experiment():
     rng = np.random.default_rng(SEED)
     wz = np.where(rng.random(20000) < 0.5, -3.0, 3.0) + rng.normal(size=20000)
     assert stats.kstest(monotone_decoder(wz[:, None])[:, 0], "norm").pvalue > 1e-3
-    g = GMVAE([[-3.0], [3.0]], [1.0, 1.0], fold_decoder, 0.4)
+    g = GMVAE([[-3.0], [3.0]], [1.0, 1.0], fold_decoder, 0.4, order=128)  # kinked: a symmetric fixed rule
     np.testing.assert_allclose(g.cluster_posterior(g.sample(100, SEED)[0]), 0.5, atol=1e-12)

@@ -1,9 +1,12 @@
 """Classical latent-variable models with **exact** posteriors (numpy/scipy only).
 
 * :class:`GridPosterior` — a normalised density on a 1-D grid (quadrature in log space).
-* :class:`BetaMixtureGMM` — two-component Gaussian mixture with a Beta prior on the mixing weight α.
+* :class:`BetaMixtureGMM` — two-component Gaussian mixture with a Beta prior on the mixing weight α; its
+  posterior on a grid (for plots) or, to a stated tolerance, by a Gauss rule fitted to it
+  (:class:`QuadraturePosterior`).
 * :class:`PPCA` — probabilistic PCA with its closed-form Gaussian posterior.
-* :class:`GMVAE` — Gaussian-mixture VAE with the cluster posterior p(k|x) by quadrature.
+* :class:`GMVAE` — Gaussian-mixture VAE with the cluster posterior p(k|x) by adaptive Gauss–Hermite quadrature.
+* :class:`QuadratureError` — raised when an adaptive rule cannot meet its tolerance (names the knob to turn).
 """
 from __future__ import annotations
 
@@ -15,12 +18,17 @@ _EXPORTS = {
     "GMMDataset": "gmm",
     "MLEFit": "gmm",
     "paper_datasets": "gmm",
+    "QuadraturePosterior": "gmm",
     "PPCA": "ppca",
     "reference_W": "ppca",
     "nonidentifiable_directions": "ppca",
     "GMVAE": "gmvae",
     "AffineDecoder": "gmvae",
     "affine_cluster_posterior": "gmvae",
+    "AdaptiveRule": "gmvae",
+    "adaptive_rule": "gmvae",
+    "QuadratureError": "grid",
+    "DEFAULT_TOL": "gmvae",
 }
 __all__ = list(_EXPORTS)
 

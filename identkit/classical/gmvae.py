@@ -19,10 +19,19 @@ with Hermite nodes t_j and weights ω_j (``numpy.polynomial.hermite.hermgauss``)
 
 evaluated in log space (logsumexp over nodes, then over k). For an affine f(w) = A w + b the marginal is
 Gaussian in closed form, x | z = k ~ N(A μ_k + b, A Σ_k Aᵀ + σ² I) (:func:`affine_cluster_log_likelihood`).
+
+Nodes placed by the prior miss a likelihood that is narrow compared with it (small σ, a steep decoder), so by
+default (``order=None``) every (x_i, k) gets its own rule, centred where its integrand
+h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) has its mass (:func:`adaptive_rule`): the modes of h_ik and their
+Laplace covariances, a Gauss–Hermite rule on each, glued by a partition of unity, and the order doubled until
+neither p(z | x_i) nor log p(x_i) changes by more than ``tol``. A fixed ``order=`` gives the prior-centred rule
+above.
 """
 from __future__ import annotations
 
+import functools
 import sys
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -31,6 +40,7 @@ from scipy.special import kl_div, logsumexp, roots_hermite
 from scipy.stats import multivariate_normal
 
 from .._checks import as_finite_array, check_int, check_positive, check_psd, check_seed
+from .grid import QuadratureError
 
 __all__ = [
     "GMVAE",
@@ -39,11 +49,18 @@ __all__ = [
     "cluster_nodes",
     "affine_cluster_log_likelihood",
     "affine_cluster_posterior",
+    "adaptive_rule",
+    "AdaptiveRule",
+    "QuadratureError",
     "DEFAULT_ORDER",
+    "DEFAULT_TOL",
 ]
 
-#: Default Gauss–Hermite order per latent dimension (d = 1: 96 nodes; d = 2: 48 × 48 = 2 304 nodes per cluster).
+#: Order of the prior-centred rule per latent dimension (d = 1: 96 nodes; d = 2: 48 × 48 = 2 304 per cluster),
+#: used when a fixed ``order`` is asked for and by :func:`identkit.neural.exact_gmvae.gh_log_marginal`.
 DEFAULT_ORDER = {1: 96, 2: 48}
+#: Default tolerance of the adaptive rule: doubling its order changes no p(z = k | x) and no log p(x) by more.
+DEFAULT_TOL = 1e-8
 _HERMGAUSS_MAX = 150  # above this order the nodes come from scipy.special.roots_hermite
 _CHUNK_ELEMENTS = 2**22  # cap on the (n_chunk, K, Q, m) residual array (32 MiB of float64)
 
@@ -79,12 +96,18 @@ def check_mixture(means, covs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def gauss_hermite_rule(d: int, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """See :func:`_gauss_hermite_rule`; cached (the arrays returned are read-only)."""
+    return _gauss_hermite_rule(d, check_int(order, "order", minimum=1))
+
+
+@functools.lru_cache(maxsize=64)
+def _gauss_hermite_rule(d: int, order: int) -> tuple[np.ndarray, np.ndarray]:
     r"""Tensor Gauss–Hermite rule for ∫ e^{-|t|²} g(t) dt over R^d.
 
     Returns nodes ``t`` of shape (order**d, d) and ``log ω`` of shape (order**d,), the log of the product
     weights (``numpy.polynomial.hermite.hermgauss``; ``scipy.special.roots_hermite`` above order 150, where
-    numpy's recursion overflows). Nodes and weights are exactly symmetric (numpy symmetrises them), which makes symmetric
-    fold decoders give bit-for-bit equal cluster likelihoods.
+    numpy's recursion overflows). Nodes and weights are exactly symmetric (numpy symmetrises them), which makes
+    symmetric fold decoders give bit-for-bit equal cluster likelihoods.
     """
     order = check_int(order, "order", minimum=1)
     if d not in (1, 2):
@@ -97,10 +120,15 @@ def gauss_hermite_rule(d: int, order: int) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore"):  # weights of very high orders underflow to 0 → log ω = −inf, harmless
         logw = np.log(w)
     if d == 1:
-        return t[:, None], logw
+        return _frozen(t[:, None].copy()), _frozen(logw)
     t1, t2 = np.meshgrid(t, t, indexing="ij")
     l1, l2 = np.meshgrid(logw, logw, indexing="ij")
-    return np.stack([t1.ravel(), t2.ravel()], axis=1), (l1 + l2).ravel()
+    return _frozen(np.stack([t1.ravel(), t2.ravel()], axis=1)), _frozen((l1 + l2).ravel())
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def cluster_nodes(means: np.ndarray, covs: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -212,6 +240,252 @@ def _check_x(x, m: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# The adaptive rule: nodes placed where each integrand h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) has its mass
+# ----------------------------------------------------------------------------------------------------------------
+_PILOT_ORDER = {1: 64, 2: 24}   # prior-centred pilot rule that locates the modes of h_ik (shared decoder calls)
+_START_ORDER = {1: 8, 2: 6}     # first order of the adapted rule; doubled until converged
+_MAX_ORDER = {1: 8192, 2: 128}
+_MAX_MODES = 3                  # Laplace components per (i, k)
+_MODE_WINDOW = 40.0             # a pilot local maximum this many nats below the best still seeds a mode
+_NEGLIGIBLE_SHARE = 37.0        # modes with a Laplace mass below e^-37 ≈ 1e-16 of the largest are dropped
+_GN_STEPS = 30
+_ADAPT_CHUNK = 2**19            # cap on points x components x nodes per chunk of data
+
+
+@dataclass(frozen=True)
+class AdaptiveRule:
+    r"""Per-(x_i, k) quadrature for p(x_i | z = k) = ∫ h_ik(w) dw, h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I).
+
+    The integral is written with a mixture q_ik(w) = Σ_c π_c N(w; m_c, S_c) whose components sit on the modes
+    of h_ik (Laplace approximations), and the partition of unity r_c = π_c N_c / q_ik:
+
+    .. math:: ∫ h = Σ_c E_{N(m_c, S_c)}\big[h(w)\,π_c / q(w)\big]
+              ≈ Σ_c Σ_j ω_j π^{-d/2}\, h(w_{cj})\, π_c / q(w_{cj}),\qquad w_{cj} = m_c + √2 L_c t_j,
+
+    exact for every choice of q (only the accuracy of the Gauss–Hermite sums depends on it), with L_c L_cᵀ = S_c.
+    With one component this is ordinary adaptive Gauss–Hermite (Liu & Pierce 1994); the mixture keeps every mode
+    of a non-injective decoder (a fold sends two values of w to one x).
+
+    Attributes
+    ----------
+    modes : array (n, K, C, d)
+        Component means m_c.
+    chol : array (n, K, C, d, d)
+        Cholesky factors L_c of the component covariances S_c.
+    log_share : array (n, K, C)
+        log π_c (−inf for an unused slot).
+    """
+
+    modes: np.ndarray
+    chol: np.ndarray
+    log_share: np.ndarray
+
+    def nodes(self, order: int, log_prior: Callable[[np.ndarray], np.ndarray]):
+        r"""Nodes w (n, K, C, Q, d) and log weights (n, K, C, Q) such that
+        p(x_i | z = k) ≈ Σ_{c,j} exp(logW_{ikcj}) N(x_i; f(w_{ikcj}), σ² I).
+
+        ``log_prior(w)`` returns log N(w; μ_k, Σ_k) for w of shape (n, K, ..., d); logW = log ω_j − (d/2) log π
+        + log N(w; μ_k, Σ_k) + log π_c − log q(w).
+        """
+        d = self.modes.shape[-1]
+        t, logw = gauss_hermite_rule(d, order)
+        w = self.modes[..., None, :] + np.sqrt(2.0) * np.einsum("nkcab,qb->nkcqa", self.chol, t)
+        # log q(w) at every node: all components' densities at all nodes, (n, K, C, Q, C')
+        logq = _logsumexp_last(self.log_share[:, :, None, None, :]
+                               + _log_gauss(w[..., None, :], self.modes[:, :, None, None],
+                                            self.chol[:, :, None, None]))
+        with np.errstate(invalid="ignore"):  # unused slots: −inf − finite stays −inf
+            logW = (logw - 0.5 * d * np.log(np.pi))[None, None, None] + log_prior(w) \
+                + self.log_share[..., None] - logq
+        return w, np.where(np.isfinite(self.log_share)[..., None], logW, -np.inf)
+
+
+def _log_gauss(w, mean, chol):
+    """log N(w; mean, L Lᵀ) with broadcasting over leading axes (w, mean: (..., d); chol: (..., d, d))."""
+    d = w.shape[-1]
+    r = w - mean
+    if d == 1:
+        sd = chol[..., 0, 0]
+        return -0.5 * (r[..., 0] / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+    l11, l21, l22 = chol[..., 0, 0], chol[..., 1, 0], chol[..., 1, 1]
+    y1 = r[..., 0] / l11
+    y2 = (r[..., 1] - l21 * y1) / l22
+    return -0.5 * (y1**2 + y2**2) - np.log(l11 * l22) - np.log(2 * np.pi)
+
+
+def _logsumexp_last(a: np.ndarray) -> np.ndarray:
+    """log Σ exp over the last axis (numpy only: scipy's logsumexp is slow for many short rows); −inf rows stay."""
+    m = np.max(a, axis=-1)
+    safe = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(a - safe[..., None]), axis=-1)) + safe
+
+
+def _posterior_change(ll: np.ndarray, ll_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per data point, max_k |Δ p(z = k | x)| and |Δ log p(x)| between two arrays of log p(x | z = k), (n, K)."""
+    lm, lm_prev = logsumexp(ll, axis=1), logsumexp(ll_prev, axis=1)
+    d_post = np.max(np.abs(np.exp(ll - lm[:, None]) - np.exp(ll_prev - lm_prev[:, None])), axis=1)
+    with np.errstate(invalid="ignore"):
+        d_marg = np.where(lm == lm_prev, 0.0, np.abs(lm - lm_prev))
+    return d_post, d_marg
+
+
+def _chol_2x2_or_1x1(h: np.ndarray) -> np.ndarray:
+    """Cholesky factors of the inverses of a stack of positive-definite (…, d, d) matrices (d ≤ 2)."""
+    return np.linalg.cholesky(np.linalg.inv(h))
+
+
+def adaptive_rule(model: "GMVAE", x: np.ndarray) -> AdaptiveRule:
+    r"""Locate the mass of every integrand h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) and return its rule.
+
+    1. A prior-centred pilot rule (order 64 for d = 1, 24 × 24 for d = 2; the decoder is evaluated once per node,
+       shared by all x_i) gives log h_ik at the pilot nodes; its local maxima within 40 nats of the best (at most
+       three) seed the modes, so two modes of a fold are both found.
+    2. Each seed is refined by damped Gauss–Newton on φ(w) = −log h_ik(w) (decoder Jacobian by central
+       differences, so any callable f works), with steps halved until φ decreases.
+    3. The component covariance is the inverse of the Hessian of φ at the mode: the finite-difference Hessian when
+       it is less curved than the Gauss–Newton one P_k + JᵀJ/σ² (a wider rule is the safe side) but more curved
+       than P_k/2 (a rule much wider than the prior wastes its nodes), else the Gauss–Newton one. Seeds that
+       reach the same mode (within 0.1 sd) are merged, modes with a mass below 1e-16 of the largest dropped; the
+       shares π_c are the Laplace masses exp(−φ(m_c)) |S_c|^{1/2}. (A component with a share many orders of
+       magnitude below another's, such as a safety copy of the prior, makes its partner's integrand h π_c / q jump
+       by that ratio where the two densities cross, and ruins the convergence: so there is none.)
+    """
+    x = _check_x(x, model.m)
+    n, K, d = x.shape[0], model.K, model.d
+    C = _MAX_MODES
+    modes = np.zeros((n, K, C, d))
+    chol = np.tile(np.eye(d), (n, K, C, 1, 1))
+    log_share = np.full((n, K, C), -np.inf)
+    w_pilot, _ = cluster_nodes(model.means, model.covs, _PILOT_ORDER[d])
+    f_pilot, _ = model._nodes(_PILOT_ORDER[d])
+    for k in range(K):
+        lh = model._log_prior_k(w_pilot[k], k)[None] + model._log_lik(x[:, None, :], f_pilot[k][None])  # (n, Q)
+        starts, valid = _pilot_maxima(lh, d, _MAX_MODES)
+        wk = w_pilot[k][starts]  # (n, M, d)
+        xs = np.broadcast_to(x[:, None, :], (n, _MAX_MODES, model.m)).reshape(-1, model.m)
+        m_k, phi, H = _gauss_newton(model, k, xs, wk.reshape(-1, d))
+        m_k, phi, H = m_k.reshape(n, _MAX_MODES, d), phi.reshape(n, _MAX_MODES), H.reshape(n, _MAX_MODES, d, d)
+        L = _chol_2x2_or_1x1(H)
+        logdetS = 2 * np.log(np.abs(np.diagonal(L, axis1=-2, axis2=-1))).sum(-1)
+        lmass = -phi + 0.5 * logdetS + 0.5 * d * np.log(2 * np.pi)
+        ok = valid & np.isfinite(lmass)
+        # merge seeds that reached the same mode (within 0.1 sd in the better one's metric)
+        for a in range(_MAX_MODES):
+            for b in range(a):
+                r = m_k[:, a] - m_k[:, b]
+                y = np.linalg.solve(L[:, b], r[..., None])[..., 0]
+                ok[:, a] &= ~(ok[:, b] & (np.sum(y**2, -1) < 1e-2))
+        lmass = np.where(ok, lmass, -np.inf)
+        # a mode with a negligible share covers negligible mass: keeping it only slows the glued rule down
+        lmass[lmass < lmass.max(axis=1, keepdims=True) - _NEGLIGIBLE_SHARE] = -np.inf
+        modes[:, k], chol[:, k] = m_k, L
+        log_share[:, k] = lmass - logsumexp(lmass, axis=1)[:, None]
+    # slots in order of share, then as many as the busiest (i, k) needs (mostly one: a unimodal integrand)
+    order = np.argsort(-log_share, axis=-1, kind="stable")
+    log_share = np.take_along_axis(log_share, order, axis=-1)
+    modes = np.take_along_axis(modes, order[..., None], axis=2)
+    chol = np.take_along_axis(chol, order[..., None, None], axis=2)
+    used = max(1, int(np.max(np.sum(np.isfinite(log_share), axis=-1))))
+    return AdaptiveRule(modes[:, :, :used], chol[:, :, :used], log_share[:, :, :used])
+
+
+def _pilot_maxima(lh: np.ndarray, d: int, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (n, top) of the largest local maxima of log h on the pilot grid and whether each is a real seed."""
+    n, Q = lh.shape
+    if d == 1:
+        pad = np.pad(lh, ((0, 0), (1, 1)), constant_values=-np.inf)
+        is_max = (lh >= pad[:, :-2]) & (lh >= pad[:, 2:])
+    else:
+        q = int(round(np.sqrt(Q)))
+        g = lh.reshape(n, q, q)
+        pad = np.pad(g, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+        is_max = ((g >= pad[:, :-2, 1:-1]) & (g >= pad[:, 2:, 1:-1]) & (g >= pad[:, 1:-1, :-2])
+                  & (g >= pad[:, 1:-1, 2:])).reshape(n, Q)
+    best = lh.max(axis=1, keepdims=True)
+    score = np.where(is_max & (lh >= best - _MODE_WINDOW), lh, -np.inf)
+    idx = np.argsort(-score, axis=1, kind="stable")[:, :top]
+    valid = np.isfinite(np.take_along_axis(score, idx, axis=1))
+    valid[:, 0] = True  # the best node always seeds a mode
+    return idx, valid
+
+
+def _gauss_newton(model: "GMVAE", k: int, x: np.ndarray, w: np.ndarray):
+    """Minimise φ(w) = −log N(w; μ_k, Σ_k) − log N(x; f(w), σ² I) from ``w`` (N, d); return (mode, φ, Hessian)."""
+    prec = model._prec[k]
+    w = w.copy()
+    f = model._decode(w)
+    phi = -model._log_prior_k(w, k) - model._log_lik(x, f)
+    active = np.arange(w.shape[0])  # points still moving
+    for _ in range(_GN_STEPS):
+        wa, fa, xa = w[active], f[active], x[active]
+        J, _ = _fd_jacobian(model, wa)
+        grad = (wa - model.means[k]) @ prec - np.einsum("nma,nm->na", J, (xa - fa) / model.sigma**2)
+        H = prec + np.einsum("nma,nmb->nab", J, J) / model.sigma**2
+        step = -np.linalg.solve(H, grad[..., None])[..., 0]
+        size = np.sqrt(np.einsum("na,nab,nb->n", step, H, step))
+        keep = size >= 1e-9  # a Newton decrement this small: at the mode
+        active, step, size = active[keep], step[keep], size[keep]
+        if not active.size:
+            break
+        t = np.ones(active.size)
+        moved = np.zeros(active.size, bool)
+        todo = np.arange(active.size)
+        for _ in range(12):  # halve the step until φ does not increase
+            gi = active[todo]
+            w_try = w[gi] + t[todo, None] * step[todo]
+            f_try = model._decode(w_try)
+            phi_try = -model._log_prior_k(w_try, k) - model._log_lik(x[gi], f_try)
+            better = phi_try <= phi[gi]
+            w[gi[better]], f[gi[better]], phi[gi[better]] = w_try[better], f_try[better], phi_try[better]
+            moved[todo[better]] = True
+            todo = todo[~better]
+            t[todo] *= 0.5
+            if not todo.size:
+                break
+        active = active[moved]
+        if not active.size:
+            break
+    J, _ = _fd_jacobian(model, w)
+    H_gn = prec + np.einsum("nma,nmb->nab", J, J) / model.sigma**2
+    H_fd = _fd_hessian(lambda w_: -model._log_prior_k(w_, k) - model._log_lik(x, model._decode(w_)), w, phi,
+                       model._scale)
+    # the broader of the two, but never broader than twice the prior's variance
+    ev = np.linalg.eigvalsh(H_fd - 0.5 * prec)
+    use_fd = np.all(ev > 0, axis=-1) & (np.linalg.det(H_fd) <= np.linalg.det(H_gn))
+    return w, phi, np.where(use_fd[:, None, None], H_fd, H_gn)
+
+
+def _fd_jacobian(model: "GMVAE", w: np.ndarray):
+    """Central-difference Jacobian of the decoder, (N, m, d), with steps 1e-6 · max(prior sd, |w|)."""
+    N, d = w.shape
+    h = 1e-6 * np.maximum(model._scale, np.abs(w))
+    J = np.empty((N, model.m, d))
+    for a in range(d):
+        e = np.zeros(d)
+        e[a] = 1.0
+        fp, fm = model._decode(w + h[:, a:a + 1] * e), model._decode(w - h[:, a:a + 1] * e)
+        J[:, :, a] = (fp - fm) / (2 * h[:, a:a + 1])
+    return J, h
+
+
+def _fd_hessian(phi_of, w: np.ndarray, phi0: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Central second differences of φ at ``w`` (N, d) → (N, d, d), steps 1e-4 · max(prior sd, |w|)."""
+    N, d = w.shape
+    h = 1e-4 * np.maximum(scale, np.abs(w))
+    H = np.empty((N, d, d))
+    eye = np.eye(d)
+    for a in range(d):
+        ha = h[:, a:a + 1] * eye[a]
+        H[:, a, a] = (phi_of(w + ha) - 2 * phi0 + phi_of(w - ha)) / h[:, a] ** 2
+        for b in range(a):
+            hb = h[:, b:b + 1] * eye[b]
+            H[:, a, b] = H[:, b, a] = (phi_of(w + ha + hb) - phi_of(w + ha - hb) - phi_of(w - ha + hb)
+                                       + phi_of(w - ha - hb)) / (4 * h[:, a] * h[:, b])
+    return H
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The model
 # ----------------------------------------------------------------------------------------------------------------
 class GMVAE:
@@ -232,26 +506,47 @@ class GMVAE:
     sigma : float
         Observation noise standard deviation σ > 0.
     order : int, optional
-        Gauss–Hermite nodes per latent dimension (default :data:`DEFAULT_ORDER`: 96 for d = 1, 48 for d = 2).
+        None (default): the adaptive rule (:func:`adaptive_rule`), its order doubled per data point until
+        neither p(z = k | x_i) (any k) nor log p(x_i) changes by more than ``tol``. (log p(x_i | z = k) of a
+        cluster whose posterior weight is negligible is accurate only to what that weight needs.) An int: the
+        prior-centred Gauss–Hermite rule with that many nodes per latent dimension, for all data (fast, shared
+        decoder calls, but blind to a likelihood narrower than its node spacing; check it with
+        :meth:`quadrature_error`).
+    tol : float, optional
+        Tolerance of the adaptive rule (default :data:`DEFAULT_TOL` = 1e-8): the largest change, on doubling
+        the order, allowed for p(z = k | x_i) and for log p(x_i).
+    max_order : int, optional
+        Highest order the adaptive rule may reach (default 8192 for d = 1, 128 for d = 2);
+        :class:`QuadratureError` is raised, naming ``tol`` and ``max_order``, when it does not converge there.
 
     Notes
     -----
-    The decoder is evaluated once per quadrature order at the K·order^d nodes and cached. Check the rule with
-    :meth:`quadrature_error`; quadrature is accurate when the decoder's image of the node spacing
-    (≈ √(2/order) π/2 prior standard deviations near the centre) is small compared with σ.
+    Gauss–Hermite converges fast for smooth integrands. A decoder with a kink (the fold |w|) makes h_ik
+    non-smooth at the kink, and the adaptive rule may then stop with :class:`QuadratureError`; for such folds
+    a fixed ``order`` is the right tool when the point is symmetry (its nodes are mirror-symmetric, so a
+    symmetric fold gives bit-for-bit equal cluster likelihoods and p(z|x) = 1/K exactly).
+
+    The adaptive rule evaluates the decoder at about n·K·(C·Q + 40) points (C ≤ 3 mixture components of Q
+    nodes each, plus the mode search); the fixed rule at K·order^d points, cached.
     """
 
-    def __init__(self, means, covs, decoder, sigma, *, order: int | None = None):
+    def __init__(self, means, covs, decoder, sigma, *, order: int | None = None, tol: float = DEFAULT_TOL,
+                 max_order: int | None = None):
         self.means, self.covs = check_mixture(means, covs)
         self.K, self.d = self.means.shape
         self.sigma = check_positive(sigma, "sigma")
-        self.order = DEFAULT_ORDER[self.d] if order is None else check_int(order, "order", minimum=1)
+        self.order = None if order is None else check_int(order, "order", minimum=1)
+        self.tol = check_positive(tol, "tol")
+        self.max_order = _MAX_ORDER[self.d] if max_order is None else check_int(max_order, "max_order", minimum=2)
         self.decoder = _as_decoder(decoder)
         self._chol = np.linalg.cholesky(self.covs)
+        self._prec = np.linalg.inv(self.covs)
+        self._scale = np.sqrt(np.max(np.diagonal(self.covs, axis1=1, axis2=2), axis=0))  # (d,)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._last_change: dict[str, np.ndarray] | None = None
         # Evaluate f at the nodes now: this validates the decoder and fixes m.
         self.m = self._decode(self.means[:1], check_m=False).shape[1]
-        self._nodes(self.order)
+        self._nodes(self.order or DEFAULT_ORDER[self.d])
 
     # -- decoder -------------------------------------------------------------------------------------------------
     def _decode(self, w: np.ndarray, *, check_m: bool = True) -> np.ndarray:
@@ -285,8 +580,10 @@ class GMVAE:
         return self._cache[order]
 
     def node_locations(self, order: int | None = None) -> np.ndarray:
-        """The quadrature nodes w_{kj} = μ_k + √2 L_k t_j, shape (K, order**d, d)."""
-        return cluster_nodes(self.means, self.covs, self.order if order is None else order)[0]
+        """The prior-centred nodes w_{kj} = μ_k + √2 L_k t_j, shape (K, order**d, d) (default: the model's fixed
+        order, or :data:`DEFAULT_ORDER` for an adaptive model)."""
+        order = order or self.order or DEFAULT_ORDER[self.d]
+        return cluster_nodes(self.means, self.covs, order)[0]
 
     # -- sampling ------------------------------------------------------------------------------------------------
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -302,14 +599,78 @@ class GMVAE:
         x = self._decode(w) + self.sigma * rng.standard_normal((n, self.m))
         return x, w, z
 
+    # -- densities used by the adaptive rule ---------------------------------------------------------------------
+    def _log_prior_k(self, w: np.ndarray, k: int) -> np.ndarray:
+        """log N(w; μ_k, Σ_k) for w of shape (..., d)."""
+        return _log_gauss(w, self.means[k], self._chol[k])
+
+    def _log_prior_all(self, w: np.ndarray) -> np.ndarray:
+        """log N(w; μ_k, Σ_k) for w of shape (n, K, ..., d), cluster k on axis 1."""
+        extra = w.ndim - 3
+        shape = (1, self.K) + (1,) * extra
+        return _log_gauss(w, self.means.reshape(shape + (self.d,)), self._chol.reshape(shape + (self.d, self.d)))
+
+    def _log_lik(self, x: np.ndarray, fw: np.ndarray) -> np.ndarray:
+        """log N(x; f(w), σ² I_m), broadcasting x against fw (last axis m)."""
+        return -0.5 * np.sum((x - fw) ** 2, axis=-1) / self.sigma**2 - 0.5 * self.m * np.log(2 * np.pi * self.sigma**2)
+
+    def _adapted_log_likelihood(self, x: np.ndarray, rule: AdaptiveRule, order: int) -> np.ndarray:
+        """log p(x_i | z = k) with the adapted rule of ``order``; shape (n, K)."""
+        w, logW = rule.nodes(order, self._log_prior_all)
+        used = np.isfinite(logW)  # unused mixture slots are never decoded
+        idx = np.nonzero(used)
+        terms = np.full(logW.shape, -np.inf)
+        terms[idx] = logW[idx] + self._log_lik(x[idx[0]], self._decode(w[idx]))
+        return _logsumexp_last(terms.reshape(terms.shape[0], self.K, -1))
+
+    def _adaptive(self, x: np.ndarray) -> np.ndarray:
+        """The adaptive rule with order doubling per data point (see the class docstring)."""
+        n = x.shape[0]
+        out = np.empty((n, self.K))
+        self._last_change = {"posterior": np.zeros(n), "log_marginal": np.zeros(n), "order": np.zeros(n, int)}
+        q0 = _START_ORDER[self.d]
+        per_point = self.K * _MAX_MODES * (2 * q0) ** self.d
+        chunk = max(1, _ADAPT_CHUNK // per_point)
+        for start in range(0, n, chunk):
+            xc = x[start:start + chunk]
+            rule = adaptive_rule(self, xc)
+            q = q0
+            prev = self._adapted_log_likelihood(xc, rule, q)
+            todo = np.arange(xc.shape[0])
+            while todo.size:
+                q *= 2
+                if q > self.max_order:
+                    worst = max(self._last_change["posterior"][start + todo].max(),
+                                self._last_change["log_marginal"][start + todo].max())
+                    raise QuadratureError(
+                        f"adaptive Gauss–Hermite did not reach tol={self.tol:g} for {todo.size} of {xc.shape[0]} "
+                        f"data points by max_order={self.max_order} (largest change on the last doubling: "
+                        f"{worst:.2g}); raise max_order, loosen tol, or pass a fixed order= (a decoder with a "
+                        f"kink, such as |w|, makes the integrand non-smooth, and Gauss–Hermite then converges "
+                        f"only slowly)")
+                sub = AdaptiveRule(rule.modes[todo], rule.chol[todo], rule.log_share[todo])
+                cur = self._adapted_log_likelihood(xc[todo], sub, q)
+                d_post, d_marg = _posterior_change(cur, prev[todo])
+                out[start + todo] = cur
+                self._last_change["posterior"][start + todo] = d_post
+                self._last_change["log_marginal"][start + todo] = d_marg
+                self._last_change["order"][start + todo] = q
+                prev[todo] = cur
+                todo = todo[(d_post > self.tol) | (d_marg > self.tol)]
+        return out
+
     # -- exact inference -----------------------------------------------------------------------------------------
     def cluster_log_likelihood(self, x, order: int | None = None) -> np.ndarray:
         r"""log p(x_i | z = k) = log ∫ N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) dw by Gauss–Hermite; shape (n, K).
 
-        Computed as logsumexp_j [log ω_j − (d/2) log π + log N(x_i; f(w_{kj}), σ² I)].
+        ``order=None`` (and the model's own order None): the adaptive rule, to ``tol``. A fixed order: the
+        prior-centred rule, logsumexp_j [log ω_j − (d/2) log π + log N(x_i; f(w_{kj}), σ² I)].
         """
         x = _check_x(x, self.m)
-        fw, logw = self._nodes(self.order if order is None else order)
+        order = self.order if order is None else check_int(order, "order", minimum=1)
+        if order is None:
+            return self._adaptive(x)
+        fw, logw = self._nodes(order)
         K, Q, m = fw.shape
         const = -0.5 * m * np.log(2 * np.pi * self.sigma**2)
         out = np.empty((x.shape[0], K))
@@ -343,16 +704,24 @@ class GMVAE:
         return kl_div(p, 1.0 / self.K).sum(axis=1)
 
     def quadrature_error(self, x, order: int | None = None) -> float:
-        r"""max_{i,k} |p_order(z = k | x_i) − p_{2·order}(z = k | x_i)|: the change of the posterior when the
-        Gauss–Hermite order doubles, an estimate of the quadrature error of :meth:`cluster_posterior`."""
+        r"""Estimated error of :meth:`cluster_posterior`: max_{i,k} of the change of p(z = k | x_i) on doubling
+        the order (fixed rule: |p_order − p_{2·order}|; adaptive rule: each x_i's last doubling, ≤ ``tol``)."""
         order = self.order if order is None else check_int(order, "order", minimum=1)
+        if order is None:
+            self.cluster_log_likelihood(x)
+            return float(np.max(self._last_change["posterior"]))
         return float(np.max(np.abs(self.cluster_posterior(x, order) - self.cluster_posterior(x, 2 * order))))
 
     def log_marginal_error(self, x, order: int | None = None) -> float:
-        r"""max_i |log p_order(x_i) − log p_{2·order}(x_i)|: the quadrature error of :meth:`log_marginal`."""
+        r"""Estimated error of :meth:`log_marginal`: max_i of the change of log p(x_i) on doubling the order
+        (adaptive rule: each x_i's last doubling, ≤ ``tol``)."""
         order = self.order if order is None else check_int(order, "order", minimum=1)
+        if order is None:
+            self.cluster_log_likelihood(x)
+            return float(np.max(self._last_change["log_marginal"]))
         return float(np.max(np.abs(self.log_marginal(x, order) - self.log_marginal(x, 2 * order))))
 
     def __repr__(self) -> str:
-        return (f"GMVAE(K={self.K}, d={self.d}, m={self.m}, sigma={self.sigma:g}, order={self.order}, "
+        rule = f"order={self.order}" if self.order else f"adaptive, tol={self.tol:g}"
+        return (f"GMVAE(K={self.K}, d={self.d}, m={self.m}, sigma={self.sigma:g}, {rule}, "
                 f"decoder={self.decoder!r})")

@@ -9,7 +9,11 @@ from scipy.special import logsumexp
 
 from .._checks import as_finite_array
 
-__all__ = ["GridPosterior", "trapezoid_log_weights"]
+__all__ = ["GridPosterior", "trapezoid_log_weights", "QuadratureError"]
+
+
+class QuadratureError(ArithmeticError):
+    """An adaptive quadrature did not reach its tolerance within its node budget (the message names the knobs)."""
 
 
 def trapezoid_log_weights(grid: np.ndarray) -> np.ndarray:

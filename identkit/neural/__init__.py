@@ -26,11 +26,14 @@ _EXPORTS = {
     "save_checkpoint": "train",
     "load_checkpoint": "train",
     "cached_fit": "train",
+    "reproducible": "train",
     "build_model": "models",
     # exact maximum likelihood for the Gaussian-mixture VAE of lesson 04
     "GMVAEMLP": "exact_gmvae",
     "fit_exact_gmvae": "exact_gmvae",
     "gh_log_marginal": "exact_gmvae",
+    "adapted_nodes": "exact_gmvae",
+    "adapted_cluster_log_likelihood": "exact_gmvae",
     "collapse_experiment": "exact_gmvae",
     # baselines (table developer)
     "BetaVAE": "baselines",
