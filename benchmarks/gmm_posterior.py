@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
-from scipy import integrate, stats
+from scipy import stats
 
-from identkit.classical.gmm import paper_datasets
+from identkit.classical.gmm import paper_datasets, quad_posterior_summary
 
 
 def best_time(fn, repeats: int) -> tuple[float, object]:
@@ -34,31 +33,6 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
-
-
-def quad_reference(model, x, mode: float) -> tuple[float, float, float, float]:
-    """(mean, sd, log evidence, KL to prior) by scipy.integrate.quad on [0, 1], split at the mode."""
-    l1 = stats.norm.logpdf(x, model.mu[0], model.sigma[0])
-    l2 = stats.norm.logpdf(x, model.mu[1], model.sigma[1])
-
-    def loglik(a):
-        with np.errstate(divide="ignore"):
-            return np.logaddexp(np.log(a) + l1, np.log1p(-a) + l2).sum()
-
-    shift, l_mode = loglik(mode) + stats.beta.logpdf(mode, *model.prior), loglik(mode)
-
-    def unnorm(a):
-        return np.exp(loglik(a) + stats.beta.logpdf(a, *model.prior) - shift)
-
-    opts = dict(limit=500, epsabs=0, epsrel=1e-12, points=[mode])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", integrate.IntegrationWarning)
-        z = integrate.quad(unnorm, 0, 1, **opts)[0]
-        m = integrate.quad(lambda a: a * unnorm(a), 0, 1, **opts)[0] / z
-        v = integrate.quad(lambda a: (a - m) ** 2 * unnorm(a), 0, 1, **opts)[0] / z
-        e_ll = integrate.quad(lambda a: (loglik(a) - l_mode) * unnorm(a), 0, 1, **opts)[0] / z + l_mode
-    log_z = shift + np.log(z)
-    return m, float(np.sqrt(v)), log_z, e_ll - log_z
 
 
 def main() -> None:
@@ -121,7 +95,7 @@ def main() -> None:
     print(f"  max |Δ log p̃| vs plain numpy: {dev_plain:.2e}, vs loop: {dev_loop:.2e}  "
           f"(on |log p̃| ≈ {np.abs(lu[fin]).max():.0f})")
 
-    m, sd, log_z, kl = quad_reference(model, x, qp.mode)
+    m, sd, log_z, kl = quad_posterior_summary(model, x, qp.mode)
     grid_kl = post.kl_to_prior()
     print(f"posterior summaries by a fitted Gauss rule (posterior_quadrature, tol = {args.tol:g}; "
           f"best of {5 * args.repeats})")

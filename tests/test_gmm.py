@@ -17,6 +17,7 @@ from identkit.classical.gmm import (  # noqa: E402
     QuadratureError,
     QuadraturePosterior,
     paper_datasets,
+    quad_posterior_summary,
 )
 
 REF_THETA = {  # (μ, σ) the reference's R code used for each curve (tests/reference_data/README.md)
@@ -178,36 +179,9 @@ def test_property_identical_components_give_the_prior(mu, sigma, a, b, n, seed):
 
 
 # ---------------------------------------------------------------- posterior by fitted quadrature
-def _quad_reference(model, x, mode):
-    """(mean, sd, log evidence, KL to prior) by scipy.integrate.quad on [0, 1], split at the mode.
-
-    Independent of the code under test: the log-likelihood is the direct logaddexp sum over the data, the prior is
-    scipy.stats.beta, and the integrator is adaptive Gauss–Kronrod (QUADPACK).
-    """
-    l1 = stats.norm.logpdf(x, model.mu[0], model.sigma[0])
-    l2 = stats.norm.logpdf(x, model.mu[1], model.sigma[1])
-
-    def loglik(a):
-        with np.errstate(divide="ignore"):
-            return np.logaddexp(np.log(a) + l1, np.log1p(-a) + l2).sum()
-
-    shift, l_mode = loglik(mode) + stats.beta.logpdf(mode, *model.prior), loglik(mode)
-
-    def unnorm(a):
-        return np.exp(loglik(a) + stats.beta.logpdf(a, *model.prior) - shift)
-
-    opts = dict(limit=500, epsabs=0, epsrel=1e-12, points=[mode] if 0 < mode < 1 else None)
-    z = integrate.quad(unnorm, 0, 1, **opts)[0]
-    m = integrate.quad(lambda a: a * unnorm(a), 0, 1, **opts)[0] / z
-    v = integrate.quad(lambda a: (a - m) ** 2 * unnorm(a), 0, 1, **opts)[0] / z
-    e_ll = integrate.quad(lambda a: (loglik(a) - l_mode) * unnorm(a), 0, 1, **opts)[0] / z + l_mode
-    log_z = shift + np.log(z)
-    return m, np.sqrt(v), log_z, e_ll - log_z
-
-
 def _check_against_quad(model, x, *, tol=1e-10):
     post = model.posterior_quadrature(x, tol=tol)
-    m, sd, log_z, kl = _quad_reference(model, x, post.mode)
+    m, sd, log_z, kl = quad_posterior_summary(model, x, post.mode)
     assert isinstance(post, QuadraturePosterior)
     assert abs(post.mean - m) <= 1e-6 * sd
     assert abs(post.sd - sd) <= 1e-6 * sd
@@ -327,7 +301,7 @@ def test_property_quadrature_posterior_matches_quad_and_label_swap(p):
     x = model.sample(n, alpha, seed=seed)
     post = model.posterior_quadrature(x)
     if post.rule != "closed form":
-        m, sd, log_z, kl = _quad_reference(model, x, post.mode)
+        m, sd, log_z, kl = quad_posterior_summary(model, x, post.mode)
         assert abs(post.mean - m) <= 1e-6 * sd and abs(post.sd - sd) <= 1e-6 * sd
         assert post.log_evidence == pytest.approx(log_z, abs=1e-8)
         assert post.kl_to_prior == pytest.approx(kl, abs=1e-7)

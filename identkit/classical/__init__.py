@@ -18,6 +18,7 @@ _EXPORTS = {
     "GMMDataset": "gmm",
     "MLEFit": "gmm",
     "paper_datasets": "gmm",
+    "quad_posterior_summary": "gmm",
     "QuadraturePosterior": "gmm",
     "PPCA": "ppca",
     "reference_W": "ppca",
