@@ -30,3 +30,18 @@ def perturb_parameters(module: torch.nn.Module, scale: float, seed: int) -> torc
             for p in module.parameters():
                 p.add_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     return module
+
+
+def draw_figures_with_cli(outdir: Path, flag: str, names: list[str]) -> None:
+    """Run `python -m identkit figures FLAG --outdir OUTDIR --only NAMES` as a user would (quick mode in the
+    environment, as under `make test`); fail with its stderr if it fails."""
+    import os
+    import subprocess
+    import sys
+
+    if not names:
+        return
+    env = dict(os.environ, IDENTKIT_QUICK="1")
+    run = subprocess.run([sys.executable, "-m", "identkit", "figures", flag, "--outdir", str(outdir),
+                          "--only", *names], env=env, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]

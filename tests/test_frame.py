@@ -87,37 +87,28 @@ def test_cli_lists_every_figure(capsys):
 
 
 @pytest.fixture(scope="module")
-def drawn_figures(tmp_path_factory):
-    """Every figure drawn once by `python -m identkit figures`, as a user runs it: the cheap figures in the mode
-    they are committed in (so the byte comparison below can reuse them), the training figures in quick mode.
-
-    Trained models are cached (identkit.neural.train.cache_dir), so the notebooks reuse them.
-    """
-    import os
-    import subprocess
-    import sys
+def drawn_cheap_figures(tmp_path_factory):
+    """The exact (no-training) figures drawn once by `python -m identkit figures`, as a user runs it, each in the
+    mode it is committed in. (The training figures are drawn in tests/test_figures_trained.py, a module of its
+    own so that parallel test workers draw the two halves at the same time.)"""
+    from conftest import draw_figures_with_cli
 
     out = tmp_path_factory.mktemp("figures")
     committed = figures.read_manifest()["figures"]
-    by_mode: dict[str, list[str]] = {"--full": [], "--quick": []}
-    for name, spec in figures.registry().items():
-        full = spec.cost == "cheap" and committed.get(name, {}).get("mode") == "full"
-        by_mode["--full" if full else "--quick"].append(name)
-    env = dict(os.environ, IDENTKIT_QUICK="1")
+    cheap = [n for n, spec in figures.registry().items() if spec.cost == "cheap"]
+    by_mode = {"--full": [n for n in cheap if committed.get(n, {}).get("mode") == "full"]}
+    by_mode["--quick"] = [n for n in cheap if n not in by_mode["--full"]]
     for flag, names in by_mode.items():
-        if names:
-            run = subprocess.run([sys.executable, "-m", "identkit", "figures", flag, "--outdir", str(out),
-                                  "--only", *names], env=env, capture_output=True, text=True, timeout=1800)
-            assert run.returncode == 0, run.stderr[-3000:]
+        draw_figures_with_cli(out, flag, names)
     return out, by_mode
 
 
-def test_committed_cheap_figures_are_what_the_code_draws(drawn_figures):
+def test_committed_cheap_figures_are_what_the_code_draws(drawn_cheap_figures):
     """TeachOpenCADD-style: regenerating the exact (no-training) figures reproduces the committed files bytewise."""
     committed = figures.read_manifest()
     if committed["versions"] != figures._versions():
         pytest.skip(f"figures/ was drawn with {committed['versions']}, this environment has {figures._versions()}")
-    out, _ = drawn_figures
+    out, _ = drawn_cheap_figures
     cheap = [n for n, spec in figures.registry().items() if spec.cost == "cheap"]
     missing = [n for n in cheap if n not in committed["figures"]]
     assert not missing, f"figures not committed (run `make figures`): {missing}"
@@ -129,20 +120,20 @@ def test_committed_cheap_figures_are_what_the_code_draws(drawn_figures):
     assert not stale, f"committed figures differ from what the code draws (run `make figures`): {stale}"
 
 
-def test_figures_command_writes_every_listed_figure(drawn_figures):
-    """`python -m identkit figures` writes a PNG and a PDF for every listed figure, and its manifest records each
-    figure's mode and whether its bytes depend on the machine (exactly the training figures)."""
-    out, by_mode = drawn_figures
+def test_figures_command_writes_every_cheap_figure(drawn_cheap_figures):
+    """`python -m identkit figures` writes a PNG and a PDF for every exact figure, and its manifest records each
+    one's mode and that its bytes do not depend on the machine."""
+    out, by_mode = drawn_cheap_figures
+    cheap = by_mode["--full"] + by_mode["--quick"]
     written = {p.name for p in out.iterdir()}
-    expected = {f"{n}.{ext}" for n in figures.names() for ext in ("png", "pdf")}
+    expected = {f"{n}.{ext}" for n in cheap for ext in ("png", "pdf")}
     assert expected <= written, f"missing: {sorted(expected - written)}"
     manifest = figures.read_manifest(out)
-    assert set(manifest["figures"]) == set(figures.names())
-    reg = figures.registry()
+    assert set(manifest["figures"]) == set(cheap)
     for name, entry in manifest["figures"].items():
         assert entry["mode"] == ("full" if name in by_mode["--full"] else "quick")
-        assert entry["machine_dependent"] is (reg[name].cost == "training")
-    assert manifest["training"]["threads"] == config.THREADS
+        assert entry["machine_dependent"] is False and set(entry["sha256"]) == {"png", "pdf"}
+    assert not (out / "data").exists()  # numbers are kept for training figures only
 
 
 # ---------------------------------------------------------------- numbers of machine-dependent figures

@@ -397,3 +397,18 @@ def test_hand_made_decoders_of_the_experiment():
     assert stats.kstest(monotone_decoder(wz[:, None])[:, 0], "norm").pvalue > 1e-3
     g = GMVAE([[-3.0], [3.0]], [1.0, 1.0], fold_decoder, 0.4, order=128)  # kinked: a symmetric fixed rule
     np.testing.assert_allclose(g.cluster_posterior(g.sample(100, SEED)[0]), 0.5, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", [None, 24])
+def test_evaluate_is_one_pass_of_the_separate_methods(order):
+    f = lambda w: np.concatenate([w, 0.5 * w**2 - 1.0], axis=1)  # noqa: E731
+    g = GMVAE([[-1.5], [1.5]], [1.0, 0.6], f, 0.3, order=order)
+    x, _, _ = g.sample(200, SEED)
+    ev = g.evaluate(x)
+    np.testing.assert_array_equal(ev.log_likelihood, g.cluster_log_likelihood(x))
+    np.testing.assert_allclose(ev.log_marginal, g.log_marginal(x), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(ev.posterior, g.cluster_posterior(x), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(ev.kl, g.kl_to_prior(x), rtol=0, atol=1e-14)
+    assert ev.quadrature_error == pytest.approx(g.quadrature_error(x), rel=1e-9, abs=1e-15)
+    assert ev.log_marginal_error == pytest.approx(g.log_marginal_error(x), rel=1e-9, abs=1e-15)
+    assert np.isnan(g.evaluate(x, errors=False).quadrature_error) == (order is not None)

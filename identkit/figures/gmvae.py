@@ -196,8 +196,8 @@ def gmvae_trained(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
                   ylim=(min(refs) - 0.8, max(refs) + 0.2))
         ax[1].legend(fontsize=8, loc="lower right")
         bins = np.linspace(0, 1, 26)
-        for (name, g), c in zip(res["models"].items(), cols):
-            p = g.cluster_posterior(res["x_test"])[:, 1]
+        for name, c in zip(res["models"], cols):
+            p = res["test"][name].posterior[:, 1]
             kl = res["scores"][name][2]
             ax[2].hist(p, bins=bins, histtype="step", lw=2, color=c if name != "true model" else "black",
                        label=f"{name}: KL {kl:.3f}")
