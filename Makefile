@@ -41,7 +41,7 @@ TEST_WORKERS ?= auto
 test: $(STAMP) data
 	IDENTKIT_QUICK=1 IDENTKIT_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout 900 \
-		-n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+		-n $(TEST_WORKERS) --dist loadscope --durations=15 $(PYTEST_ARGS)
 
 # Re-execute every notebook in place (full mode) so the committed outputs are current.
 notebooks: $(STAMP)

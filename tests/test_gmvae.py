@@ -371,7 +371,7 @@ def test_kinked_fold_of_the_experiment_is_accurate_at_its_fixed_order():
     log p(x | z) on one-cluster data against scipy quad split at the kink w = 0 (both clusters give the same)."""
     from identkit.neural.exact_gmvae import COLLAPSE_SETUP, curve, fold_decoder
 
-    x = GMVAE([[0.0]], [1.0], lambda w: curve(w[:, 0]), 0.4, order=64).sample(80, SEED)[0]
+    x = GMVAE([[0.0]], [1.0], lambda w: curve(w[:, 0]), 0.4, order=64).sample(40, SEED)[0]
     g = GMVAE([[-3.0], [3.0]], [1.0, 1.0], fold_decoder, 0.4, order=COLLAPSE_SETUP["fold_order"])
     ll = g.cluster_log_likelihood(x)
     np.testing.assert_allclose(ll[:, 0], ll[:, 1], rtol=0, atol=1e-12)
@@ -412,3 +412,23 @@ def test_evaluate_is_one_pass_of_the_separate_methods(order):
     assert ev.quadrature_error == pytest.approx(g.quadrature_error(x), rel=1e-9, abs=1e-15)
     assert ev.log_marginal_error == pytest.approx(g.log_marginal_error(x), rel=1e-9, abs=1e-15)
     assert np.isnan(g.evaluate(x, errors=False).quadrature_error) == (order is not None)
+
+
+def test_collapse_fit_is_cached_and_restored_exactly(tmp_path, monkeypatch):
+    """The lesson-04 fit is kept in the model cache: a second call loads it, bit for bit, without training."""
+    import torch
+
+    from identkit.neural import exact_gmvae
+
+    monkeypatch.setenv("IDENTKIT_CACHE_DIR", str(tmp_path))
+    x = GMVAE([[0.0]], [1.0], lambda w: exact_gmvae.curve(w[:, 0]), 0.4, order=32).sample(40, SEED)[0]
+    args = dict(steps=5, seed=SEED, quick=True, progress=False)
+    first = exact_gmvae._cached_collapse_fit(x, [[-3.0], [3.0]], [1.0, 1.0], 0.4, **args)
+    assert len(list(tmp_path.glob("exact_gmvae-*.pt"))) == 1
+    monkeypatch.setattr(exact_gmvae, "fit_exact_gmvae", lambda *a, **k: pytest.fail("trained again"))
+    again = exact_gmvae._cached_collapse_fit(x, [[-3.0], [3.0]], [1.0, 1.0], 0.4, **args)
+    np.testing.assert_array_equal(again.loglik, first.loglik)
+    assert again.steps == first.steps == 60
+    w = torch.linspace(-5, 5, 11, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        assert torch.equal(again.decoder(w), first.decoder(w))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -302,6 +303,45 @@ def monotone_decoder(w: np.ndarray, mu: float = COLLAPSE_SETUP["mu"]) -> np.ndar
     return curve(-np.sign(w[:, 0]) * ndtri_exp(log_cdf))
 
 
+def _cached_collapse_fit(x_train, means, covs, sigma, *, steps, seed, quick, progress) -> ExactGMVAEFit:
+    """:func:`fit_exact_gmvae` for :func:`collapse_experiment`, trained inside
+    :func:`~identkit.neural.train.reproducible` and kept in the model cache (:func:`~identkit.neural.train.cache_dir`),
+    keyed, as :func:`~identkit.neural.train.cached_fit` is, by the arguments, the training data's bytes, the thread
+    count and the source of :mod:`identkit.neural`; loading restores the decoder's parameters exactly."""
+    import hashlib
+    import json
+    import os
+
+    from .train import _code_fingerprint, cache_dir, reproducible, tensor_sha256
+
+    def fit():
+        with reproducible():
+            return fit_exact_gmvae(x_train, means, covs, sigma, steps=steps, quick_steps=60, seed=seed,
+                                   quick=quick, progress=progress)
+
+    folder = cache_dir()
+    if folder is None:
+        return fit()
+    key = json.dumps([steps, seed, bool(quick), float(sigma), np.asarray(means).tolist(), np.asarray(covs).tolist(),
+                      config.THREADS, _code_fingerprint(), tensor_sha256(torch.as_tensor(x_train))])
+    path = Path(folder) / f"exact_gmvae-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+    decoder = GMVAEMLP(np.shape(means)[1], np.shape(x_train)[1], seed=seed)
+    if path.exists():
+        try:
+            saved = torch.load(path, weights_only=True)
+            decoder.load_state_dict(saved["decoder"])
+            return ExactGMVAEFit(decoder.eval(), saved["loglik"].numpy(), int(saved["steps"]))
+        except Exception:  # a corrupt or incompatible file: train again and overwrite
+            pass
+    result = fit()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"decoder": result.decoder.state_dict(), "loglik": torch.as_tensor(result.loglik),
+                "steps": result.steps}, tmp)
+    tmp.replace(path)
+    return result
+
+
 @functools.lru_cache(maxsize=8)
 def collapse_experiment(scenario: str = "one_cluster", *, seed: int = config.DEFAULT_SEED, quick: bool = False,
                         steps: int = 600, progress: bool = False) -> dict:
@@ -313,6 +353,9 @@ def collapse_experiment(scenario: str = "one_cluster", *, seed: int = config.DEF
       non-identifiable). Two hand-made decoders attain the true likelihood under the ±3 prior: the fold
       c(|w| − 3) (collapsed, KL = 0 exactly) and the monotone c(Φ⁻¹(F(w))) (identifiable).
     * ``"separated"``: data from the model itself, w | z ~ N(±3, 1), x = c(w/2) + σ ε.
+
+    Full mode: ``COLLAPSE_SETUP``'s 1 000 training and 2 000 test points, ``steps`` Adam steps; quick mode (CI):
+    300 and 500 points, 60 steps. The fit is kept in the model cache (:func:`_cached_collapse_fit`).
 
     Returns a dict with the training trace ``loglik``, the fitted ``decoder`` (a :class:`GMVAEMLP`), the data
     (``x_train``, ``x_test``), the :class:`~identkit.classical.gmvae.ClusterPosterior` of every decoder on the test
@@ -331,14 +374,10 @@ def collapse_experiment(scenario: str = "one_cluster", *, seed: int = config.DEF
         truth = GMVAE(np.zeros((2, 1)), covs, lambda w: curve(w[:, 0]), sigma)
     else:
         truth = GMVAE(means, covs, lambda w: curve(w[:, 0] / 2), sigma)
-    n_train = 300 if quick else s["n_train"]
+    n_train, n_test = (300, 500) if quick else (s["n_train"], s["n_test"])  # quick (CI): a smoke test
     x_train, _, _ = truth.sample(n_train, seed)
-    x_test, _, _ = truth.sample(s["n_test"], seed + 1)
-    from .train import reproducible
-
-    with reproducible():
-        fit = fit_exact_gmvae(x_train, means, covs, sigma, steps=steps, quick_steps=60, seed=seed,
-                              quick=quick, progress=progress)
+    x_test, _, _ = truth.sample(n_test, seed + 1)
+    fit = _cached_collapse_fit(x_train, means, covs, sigma, steps=steps, seed=seed, quick=quick, progress=progress)
     models = {"true model": truth, "MLP (fitted)": GMVAE(means, covs, fit.decoder, sigma)}
     if scenario == "one_cluster":
         models["fold c(|w|-3)"] = GMVAE(means, covs, fold_decoder, sigma, order=s["fold_order"])
