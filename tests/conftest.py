@@ -45,3 +45,19 @@ def draw_figures_with_cli(outdir: Path, flag: str, names: list[str]) -> None:
     run = subprocess.run([sys.executable, "-m", "identkit", "figures", flag, "--outdir", str(outdir),
                           "--only", *names], env=env, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+# Scopes that take minutes on two cores, longest first. pytest-xdist (--dist loadscope) hands scopes to workers
+# in collection order, so collecting these first keeps one of them from starting last and running alone.
+_LONG_SCOPES = ("notebooks/08_table.ipynb", "tests/test_frame.py", "tests/test_figures_trained.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Collect the long scopes first (a stable sort: the order within a scope, a notebook's cells, is kept)."""
+    root = Path(str(config.rootpath))
+
+    def rank(item) -> int:
+        rel = Path(str(item.path)).resolve().relative_to(root.resolve()).as_posix()
+        return _LONG_SCOPES.index(rel) if rel in _LONG_SCOPES else len(_LONG_SCOPES)
+
+    items.sort(key=rank)
