@@ -32,6 +32,19 @@ def perturb_parameters(module: torch.nn.Module, scale: float, seed: int) -> torc
     return module
 
 
+def written_manifest(outdir: Path, names: list[str]) -> dict:
+    """Check that ``outdir`` holds a PNG and a PDF of exactly the figures ``names`` in its manifest; return the
+    manifest's figure entries."""
+    from identkit import figures
+
+    written = {p.name for p in outdir.iterdir()}
+    expected = {f"{n}.{ext}" for n in names for ext in ("png", "pdf")}
+    assert expected <= written, f"missing: {sorted(expected - written)}"
+    manifest = figures.read_manifest(outdir)
+    assert set(manifest["figures"]) == set(names)
+    return manifest["figures"]
+
+
 def draw_figures_with_cli(outdir: Path, flag: str, names: list[str]) -> None:
     """Run `python -m identkit figures FLAG --outdir OUTDIR --only NAMES` as a user would (quick mode in the
     environment, as under `make test`); fail with its stderr if it fails."""

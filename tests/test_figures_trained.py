@@ -5,7 +5,7 @@ worker while another draws the exact figures. Trained models are cached (identki
 notebooks that run later reuse them.
 """
 import pytest
-from conftest import draw_figures_with_cli
+from conftest import draw_figures_with_cli, written_manifest
 
 from identkit import config, figures
 from identkit.figures import _data
@@ -25,16 +25,11 @@ def test_figures_command_writes_every_training_figure(drawn_training_figures):
     out, names = drawn_training_figures
     assert names and set(names) | {n for n, s in figures.registry().items() if s.cost == "cheap"} == \
         set(figures.names())
-    written = {p.name for p in out.iterdir()}
-    expected = {f"{n}.{ext}" for n in names for ext in ("png", "pdf")}
-    assert expected <= written, f"missing: {sorted(expected - written)}"
-    manifest = figures.read_manifest(out)
-    assert set(manifest["figures"]) == set(names)
-    for name, entry in manifest["figures"].items():
+    for name, entry in written_manifest(out, names).items():
         assert entry["mode"] == "quick" and entry["machine_dependent"] is True
         assert set(entry["sha256"]) == {"png", "pdf", "json"}
         assert _data.read_data(out / _data.DATA_DIR / f"{name}.json"), name
-    assert manifest["training"]["threads"] == config.THREADS
+    assert figures.read_manifest(out)["training"]["threads"] == config.THREADS
 
 
 def test_redrawn_training_figures_show_the_same_numbers(drawn_training_figures):
