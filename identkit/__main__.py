@@ -1,5 +1,6 @@
 """Command line: ``python -m identkit figures [--only NAME ...] [--quick] [--list]``;
-``python -m identkit table [--quick] [--seeds N] [--outdir DIR]``."""
+``python -m identkit table [--quick] [--seeds N] [--outdir DIR]``;
+``python -m identkit ablation [--quick] [--jobs N]``."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,11 @@ def _table(args: argparse.Namespace) -> int:
 
     return table.main(args)
 
+def _ablation(args: argparse.Namespace) -> int:
+    from . import ablation
+
+    return ablation.main(args)
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m identkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tab = sub.add_parser("table", help="train every method on Fashion-MNIST and write Table 1 (CSV + markdown)")
     add_arguments(tab).set_defaults(func=_table)
+    from .ablation import add_arguments as ablation_arguments
+
+    abl = sub.add_parser("ablation", help="the injective decoder's ablation (results/injective_ablation.csv)")
+    ablation_arguments(abl).set_defaults(func=_ablation)
     return parser
 
 def main(argv: list[str] | None = None) -> int:

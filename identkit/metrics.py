@@ -7,10 +7,10 @@ encoder, ``p(z)`` the prior and ``p(x|z)`` the decoder, evaluated on an evaluati
   (unbiased variance over the evaluation set, δ = 0.01).
 * **KL** (:func:`kl_to_prior`, :func:`kl_per_dimension`): ``KL(q(z|x) ‖ N(0, I))`` in closed form,
   ``½ Σ_k (μ_k² + σ_k² − log σ_k² − 1)``.
-* **MI** (:func:`mutual_information`): ``I_q(x; z) = E_x E_{q(z|x)}[log q(z|x)] − E_x E_{q(z|x)}[log q(z)]`` with
-  the aggregate posterior ``q(z) = (1/N) Σ_j q(z|x_j)`` over the *whole* evaluation set (not per minibatch,
-  which would bias MI towards ``log B``). The first term is the closed-form negative entropy; the second is a
-  Monte-Carlo average over ``z ~ q(z|x_i)`` of ``logsumexp_j log q(z|x_j) − log N``.
+* **MI** (:func:`mutual_information`): ``I_q(x; z) = E_x E_{q(z|x)}[log q(z|x) − log q(z)]`` with the aggregate
+  posterior ``q(z) = (1/N) Σ_j q(z|x_j)`` of the *whole* evaluation set (``MI``, at most ``log N``) or of each
+  minibatch of B rows as He et al. compute it (``MI_batch``, at most ``log B``), both Monte-Carlo averages over
+  ``z ~ q(z|x_i)`` with the sampled ``log q(z|x_i)`` as a control variate.
 * **LL** (:func:`iw_loglik`): the importance-weighted bound (Burda et al. 2016) with the encoder as proposal,
   ``log (1/S) Σ_s p(x, z_s)/q(z_s|x)``, ``z_s ~ q(z|x)``, S ≥ 500 by default; a lower bound on ``log p(x)`` in
   expectation, tight as S → ∞, and exact for every S when q is the exact posterior.
@@ -96,22 +96,40 @@ def kl_per_dimension(mu, logvar) -> np.ndarray:
     return np.mean(0.5 * (m**2 + np.exp(lv) - lv - 1.0), axis=0)
 
 
-def mutual_information(mu, logvar, seed: int = 0, samples: int = 1, chunk_size: int = 1024) -> float:
-    """``I_q(x; z)`` under the aggregate posterior of the whole evaluation set (He et al. 2019's estimator).
+def mutual_information(mu, logvar, seed: int = 0, batch_size: int | None = None, samples: int = 1,
+                       chunk_size: int = 1024) -> float:
+    """``I_q(x; z)`` under an aggregate posterior: of the whole evaluation set, or of each minibatch (He et al.).
+
+    With ``q(z) = (1/N) Σ_j q(z|x_j)`` the mixture of the N posteriors,
 
     .. math::
 
-        \\hat I = \\frac1N \\sum_i \\Big[-\\tfrac K2 \\log 2π - \\tfrac12 \\sum_k (1 + \\log σ_{ik}^2)\\Big]
-        - \\frac{1}{NS} \\sum_{i,s} \\Big[\\operatorname{logsumexp}_j \\log N(z_{is}; μ_j, σ_j^2) - \\log N\\Big],
-        \\quad z_{is} \\sim q(z|x_i).
+        \\hat I = \\frac{1}{NS} \\sum_{i,s} \\Big[\\log q(z_{is}|x_i)
+        - \\log \\frac1N \\sum_j q(z_{is}|x_j)\\Big], \\quad z_{is} \\sim q(z|x_i),
 
-    The N × N log-densities are formed chunk by chunk in float64 as quadratic forms (three matrix products),
-    so memory is ``O(chunk_size · N)``.
+    the Monte-Carlo average of ``KL(q(z|x_i) ‖ q(z))``. The first term is the *sampled* log-density at the same
+    draw, not the closed-form negative entropy: it is a control variate for the second (their noise cancels),
+    and since ``q(z_is|x_i) ≤ Σ_j q(z_is|x_j)`` every term, hence the estimate itself, is ``≤ log N`` for every
+    draw. (He et al. 2019's code uses the closed-form entropy, with the same expectation; it can exceed
+    ``log N`` by Monte-Carlo noise.) Identical posteriors give exactly 0.
+
+    ``batch_size=B`` is He et al.'s per-minibatch estimator: the rows are cut, in their order, into consecutive
+    batches of B (the last one shorter), each batch's own mixture stands in for ``q(z)``, and the batch values
+    are averaged with batch-size weights. It is bounded by ``log B``, and biased towards it; the whole-set value
+    (``batch_size=None``) is bounded by ``log N``. Both saturate at their ceiling when the posteriors of
+    different rows do not overlap, and then no longer tell methods apart. Both use the same draws
+    (one ``numpy`` generator seeded with ``seed``, rows in order).
+
+    The log-densities are formed chunk by chunk in float64 as quadratic forms (three matrix products), so memory
+    is ``O(chunk_size · N)``.
 
     Parameters
     ----------
     mu, logvar : array-like, shape (N, K)
     seed : int
+        Seed of the draws (evaluation should use its own seed, not the training seed).
+    batch_size : int, optional
+        None: the whole set's aggregate posterior; B ≥ 1: He et al.'s per-batch estimator.
     samples : int
         Draws of ``z`` per row (S ≥ 1).
     chunk_size : int
@@ -120,30 +138,36 @@ def mutual_information(mu, logvar, seed: int = 0, samples: int = 1, chunk_size: 
     Returns
     -------
     float
-        In nats. Finite-N bias: the mixture of N posteriors stands in for ``q(z)``, so the estimated quantity
-        is ≤ ``log N``; with S = 1 the estimate itself can exceed ``log N`` by Monte-Carlo noise (the entropy
-        term is exact, the aggregate term sampled; sd ≈ sqrt(K / (2 N S)) when the posteriors barely overlap).
-        When no two posteriors overlap (a sharp model on few points) it saturates at ``log N`` and no longer
-        tells methods apart.
+        In nats, in ``(−∞, log N]`` (``(−∞, log B]`` per batch); its expectation is ≥ 0.
     """
     m, lv = _mu_logvar(mu, logvar)
     check_seed(seed)
     samples = check_int(samples, "samples")
     chunk_size = check_int(chunk_size, "chunk_size")
     n, k = m.shape
-    neg_entropy = np.mean(-0.5 * k * _LOG_2PI - 0.5 * np.sum(1.0 + lv, axis=1))
-    rng = np.random.default_rng(seed)
-    z = (m[None] + np.exp(0.5 * lv)[None] * rng.standard_normal((samples, n, k))).reshape(-1, k)
-    prec = np.exp(-lv)  # (N, K) 1/σ²
-    const = -0.5 * (np.sum(m**2 * prec, axis=1) + np.sum(lv, axis=1) + k * _LOG_2PI)  # (N,)
+    batch = n if batch_size is None else check_int(batch_size, "batch_size")
+    eps = np.random.default_rng(seed).standard_normal((samples, n, k))
+    total = 0.0
+    for b0 in range(0, n, batch):
+        total += _mi_sum(m[b0:b0 + batch], lv[b0:b0 + batch], eps[:, b0:b0 + batch], chunk_size)
+    return float(total / (n * samples))
+
+
+def _mi_sum(m: np.ndarray, lv: np.ndarray, eps: np.ndarray, chunk_size: int) -> float:
+    """Σ_{i,s} [log q(z_is|x_i) − log (1/n) Σ_j q(z_is|x_j)] over one set of n rows, z = μ + σ ε."""
+    samples, n, k = eps.shape
+    z = (m[None] + np.exp(0.5 * lv)[None] * eps).reshape(-1, k)
+    own = (-0.5 * (eps**2 + lv[None] + _LOG_2PI).sum(-1)).reshape(-1)  # log q(z_is | x_i)
+    prec = np.exp(-lv)  # (n, K) 1/σ²
+    const = -0.5 * (np.sum(m**2 * prec, axis=1) + np.sum(lv, axis=1) + k * _LOG_2PI)  # (n,)
     mp = m * prec
     total = 0.0
     for start in range(0, z.shape[0], chunk_size):
         zc = z[start:start + chunk_size]
-        # log N(z_c; μ_j, σ_j²) = −½ z²·prec_j + z·(μ_j prec_j) + const_j, shape (chunk, N)
+        # log N(z_c; μ_j, σ_j²) = −½ z²·prec_j + z·(μ_j prec_j) + const_j, shape (chunk, n)
         logq = -0.5 * (zc**2) @ prec.T + zc @ mp.T + const[None]
-        total += float(np.sum(logsumexp(logq, axis=1) - math.log(n)))
-    return float(neg_entropy - total / z.shape[0])
+        total += float(np.sum(own[start:start + chunk_size] - logsumexp(logq, axis=1) + math.log(n)))
+    return total
 
 
 # ----------------------------------------------------------------------------------------------- model metrics
@@ -317,8 +341,25 @@ def _prior_is_standard_normal(model, k: int) -> bool:
 
 
 def collapse_metrics(model, x, seed: int = 0, samples: int = 500, batch_size: int = 100,
-                     threshold: float = 0.01, progress: bool = False) -> dict:
-    """The four numbers of Table 1 on an evaluation set: AU, KL, MI, LL (He et al. 2019 definitions).
+                     threshold: float = 0.01, progress: bool = False, mi_batch_size: int = 100) -> dict:
+    """The numbers of Table 1 on an evaluation set: AU, KL, MI (two estimators), LL (He et al. 2019 definitions).
+
+    Parameters
+    ----------
+    model : object implementing the model protocol
+    x : array-like or tensor, shape (N, D)
+    seed : int
+        Seed of every Monte-Carlo draw of the evaluation (give it its own seed, not the training seed, so that
+        runs of different training seeds do not share their evaluation noise).
+    samples : int
+        Importance samples S of the LL (and of the Monte-Carlo KL for non-Gaussian priors).
+    batch_size : int
+        Rows per forward pass (memory only).
+    threshold : float
+        δ of the active-unit test.
+    progress : bool
+    mi_batch_size : int
+        B of He et al.'s per-minibatch MI (``MI_batch``).
 
     Returns
     -------
@@ -326,11 +367,14 @@ def collapse_metrics(model, x, seed: int = 0, samples: int = 500, batch_size: in
         ``AU`` fraction of active dimensions (``AU_count / K``, as the paper reports), ``AU_count``,
         ``KL`` mean ``KL(q(z|x) ‖ p(z))`` (closed form when ``p(z) = N(0, I)``, otherwise the Monte-Carlo
         average of ``log q(z|x) − log p(z)`` over the ``samples`` importance draws), ``MI``
-        (:func:`mutual_information` over the whole set, ``seed``), ``LL`` mean :func:`iw_loglik`.
+        (:func:`mutual_information` over the whole set, at most ``log N``), ``MI_batch`` (per minibatch of
+        ``mi_batch_size`` rows, at most ``log B``), ``MI_ceiling`` = log N, ``MI_batch_ceiling`` = log B,
+        ``LL`` mean :func:`iw_loglik`.
     """
     threshold = check_positive(threshold, "threshold")
+    mi_batch_size = check_int(mi_batch_size, "mi_batch_size")
     mu, lv = encode_all(model, x, batch_size=max(batch_size, 1))
-    k = mu.shape[1]
+    n, k = mu.shape
     ll, kl_mc = _iw_terms(model, x, samples, seed, batch_size, 100, progress)
     kl = float(np.mean(kl_to_prior(mu, lv))) if _prior_is_standard_normal(model, k) else float(np.mean(kl_mc))
     au = active_units(mu, threshold)
@@ -339,5 +383,8 @@ def collapse_metrics(model, x, seed: int = 0, samples: int = 500, batch_size: in
         "AU_count": au,
         "KL": kl,
         "MI": mutual_information(mu, lv, seed=seed),
+        "MI_batch": mutual_information(mu, lv, seed=seed, batch_size=mi_batch_size),
+        "MI_ceiling": math.log(n),
+        "MI_batch_ceiling": math.log(min(mi_batch_size, n)),
         "LL": float(np.mean(ll)),
     }

@@ -160,23 +160,66 @@ def test_mutual_information_of_exact_posterior_matches_closed_form(model, data):
     assert metrics.mutual_information(mu[:1000], lv[:1000], seed=2, samples=3) == pytest.approx(truth, abs=0.12)
 
 
-def test_mutual_information_is_zero_when_posterior_is_the_prior():
+def test_mutual_information_is_exactly_zero_when_posterior_is_the_prior():
+    # log q(z|x_i) − log (1/N) Σ_j q(z|x_j) = 0 term by term when all posteriors coincide (no Monte-Carlo error)
     n, k = 2000, 4
-    mi = metrics.mutual_information(np.zeros((n, k)), np.zeros((n, k)), seed=0)
-    assert abs(mi) < 0.05  # MC error only: SE ≈ √(K/2)/√N ≈ 0.03
-    # and never more than log N (q(z) ≥ q(z|x_i)/N): well-separated posteriors hit the ceiling
-    # (up to the Monte-Carlo error of E log q(z|x): sd √½ per draw, 50·2000 draws, SE 0.002)
-    mu = np.arange(50, dtype=float)[:, None] * 100.0
-    assert metrics.mutual_information(mu, np.zeros((50, 1)), seed=0, samples=2000) == pytest.approx(
-        math.log(50), abs=0.01)
+    assert abs(metrics.mutual_information(np.zeros((n, k)), np.zeros((n, k)), seed=0)) < 1e-12
+    assert abs(metrics.mutual_information(np.ones((n, k)), np.full((n, k), -1.0), seed=3, batch_size=7)) < 1e-12
 
 
-def test_mutual_information_uses_the_whole_set_not_minibatches(model, data):
-    # Averaging per-minibatch estimates (B = 20) caps each at log 20 and differs; the whole-set value does not.
+def test_mutual_information_never_exceeds_its_ceiling():
+    # q(z|x_i) ≤ Σ_j q(z|x_j): every term, hence every estimate, is ≤ log N (≤ log B per batch), for any draw.
+    # Sharp, well-separated posteriors sit at the ceiling, where He et al.'s closed-form-entropy estimate
+    # scatters on both sides of it.
+    rng = np.random.default_rng(0)
+    n, k = 300, 8
+    mu, lv = 10 * rng.standard_normal((n, k)), np.full((n, k), -4.0)
+    for seed in range(20):
+        assert metrics.mutual_information(mu, lv, seed=seed) <= math.log(n) + 1e-9  # rounding only
+        assert metrics.mutual_information(mu, lv, seed=seed, batch_size=50) <= math.log(50) + 1e-9
+    assert metrics.mutual_information(mu, lv, seed=0) == pytest.approx(math.log(n), abs=1e-6)
+    he = [_he_et_al_mi(mu, lv, seed) for seed in range(20)]
+    assert max(he) > math.log(n)  # the reference estimator does exceed it
+
+
+def _he_et_al_mi(mu, lv, seed):
+    """He et al. 2019's ``calc_mi`` (closed-form negative entropy; one draw per row), written independently."""
+    mu_t, lv_t = torch.tensor(mu), torch.tensor(lv)
+    n, k = mu_t.shape
+    neg_entropy = (-0.5 * k * math.log(2 * math.pi) - 0.5 * (1 + lv_t).sum(-1)).mean()
+    g = torch.Generator().manual_seed(seed)
+    z = mu_t + torch.exp(0.5 * lv_t) * torch.randn(mu_t.shape, generator=g, dtype=torch.float64)
+    dist = torch.distributions.Normal(mu_t.unsqueeze(0), torch.exp(0.5 * lv_t).unsqueeze(0))
+    log_density = dist.log_prob(z.unsqueeze(1)).sum(-1)  # (N draws, N posteriors)
+    log_qz = torch.logsumexp(log_density, dim=1) - math.log(n)
+    return float(neg_entropy - log_qz.mean())
+
+
+def test_mutual_information_agrees_with_he_et_al_in_expectation(model, data):
+    # Same quantity, different control variate: the means over seeds agree to their standard errors, and the
+    # sampled-entropy estimator has the smaller spread (its noise partly cancels).
+    mu, lv = metrics.encode_all(model, data[:400])
+    ours = np.array([metrics.mutual_information(mu, lv, seed=s) for s in range(60)])
+    he = np.array([_he_et_al_mi(mu, lv, s) for s in range(60)])
+    se = math.sqrt(ours.var(ddof=1) / 60 + he.var(ddof=1) / 60)
+    assert abs(ours.mean() - he.mean()) < 4 * se
+    assert ours.std() < he.std()
+
+
+def test_mutual_information_per_batch_is_he_et_al_batch_average(model, data):
+    # batch_size=B: batch-size-weighted mean of each consecutive batch's own estimate; the whole-set value is
+    # batch_size=N; each batch's aggregate posterior caps it at log B, so it falls short of the whole-set value.
     mu, lv = metrics.encode_all(model, data[:2000])
     whole = metrics.mutual_information(mu, lv, seed=0)
-    per_batch = np.mean([metrics.mutual_information(mu[i:i + 20], lv[i:i + 20], seed=0) for i in range(0, 2000, 20)])
-    assert per_batch < whole - 0.2
+    assert metrics.mutual_information(mu, lv, seed=0, batch_size=2000) == whole
+    per_batch = metrics.mutual_information(mu, lv, seed=0, batch_size=20)
+    assert per_batch < whole - 0.2 and per_batch <= math.log(20)
+    # against the reference estimator applied batch by batch (uneven last batch: 2000 = 15·130 + 50)
+    ref = [(len(mu[i:i + 130]), np.mean([_he_et_al_mi(mu[i:i + 130], lv[i:i + 130], s) for s in range(30)]))
+           for i in range(0, 2000, 130)]
+    want = sum(w * v for w, v in ref) / 2000
+    got = np.mean([metrics.mutual_information(mu, lv, seed=s, batch_size=130) for s in range(5)])
+    assert got == pytest.approx(want, abs=0.03)
 
 
 # ----------------------------------------------------------------------------------------------------- AU
@@ -193,7 +236,9 @@ def test_active_units_counts_dimensions_by_variance():
 
 def test_collapse_metrics_on_linear_gaussian(model, data):
     res = metrics.collapse_metrics(model, data[:1000], seed=0, samples=500)
-    assert set(res) >= {"AU", "AU_count", "KL", "MI", "LL"}
+    assert set(res) >= {"AU", "AU_count", "KL", "MI", "MI_batch", "LL"}
+    assert res["MI_ceiling"] == pytest.approx(math.log(1000)) and res["MI_batch_ceiling"] == pytest.approx(math.log(100))
+    assert res["MI_batch"] < res["MI"] <= res["MI_ceiling"]
     # Var(μ_k) = (a_k²/σ²)/(1 + a_k²/σ²)² · ... > 0.01 for a = 2, 0.8; exactly 0 for the ignored dimension
     assert res["AU_count"] == 2 and res["AU"] == pytest.approx(2 / 3)
     mu, lv = metrics.encode_all(model, data[:1000])

@@ -88,10 +88,18 @@ class InjectiveDecoder(nn.Module):
         Lower bound on the singular values of β.
     icnn_hidden : int, optional
         Override the ICNN width.
+    activation : {"leaky_relu", "softplus", "celu"}
+        Activation of the ICNNs' layers ≥ 2 (:data:`identkit.neural.icnn.ACTIVATIONS`).
+    init_ratio : float, optional
+        Size of the nonlinear parts at initialisation, ``‖e^{a}∇ψ(u)‖ / ‖λu‖`` (median over probe inputs): both
+        maps get a learnable output scale (``BrenierMap(scaled=True)``), calibrated at construction on 256
+        probes z ~ N(0, I) for g1 and on their images ``g1(z) β`` for g2. None: no scale, the ICNNs' own
+        initialisation (whose nonlinear part is ≈ 0.05–0.3 % of ``λu``: the decoder starts almost linear).
     """
 
     def __init__(self, latent_dim: int, data_dim: int, hidden: int = 512, layers: int = 2, lam: float = 0.1,
-                 min_singular: float = 0.1, icnn_hidden: int | None = None):
+                 min_singular: float = 0.1, icnn_hidden: int | None = None, activation: str = "leaky_relu",
+                 init_ratio: float | None = None):
         super().__init__()
         self.latent_dim = check_int(latent_dim, "latent_dim")
         self.data_dim = check_int(data_dim, "data_dim")
@@ -102,9 +110,30 @@ class InjectiveDecoder(nn.Module):
             raise ValueError(f"data_dim must be >= latent_dim for an injective decoder, got {data_dim} < {latent_dim}")
         width = max(self.hidden // 2, 1) if icnn_hidden is None else check_int(icnn_hidden, "icnn_hidden")
         self.icnn_hidden = width
-        self.g1 = BrenierMap(self.latent_dim, width, self.layers, self.lam)
+        scaled = init_ratio is not None
+        self.g1 = BrenierMap(self.latent_dim, width, self.layers, self.lam, activation=activation, scaled=scaled)
         self.beta = FullRankLinear(self.latent_dim, self.data_dim, min_singular=min_singular)
-        self.g2 = BrenierMap(self.data_dim, width, self.layers, self.lam)
+        self.g2 = BrenierMap(self.data_dim, width, self.layers, self.lam, activation=activation, scaled=scaled)
+        if scaled:
+            self.calibrate(check_positive(init_ratio, "init_ratio"))
+
+    @torch.no_grad()
+    def calibrate(self, ratio: float, probes: int = 256) -> tuple[float, float]:
+        """Set g1's and g2's output scales so that each nonlinear part is ``ratio`` times ``λu`` at its inputs.
+
+        Probes z ~ N(0, I_K) (``probes`` rows, from torch's global generator) for g1, ``g1(z) β`` for g2; see
+        :meth:`identkit.neural.icnn.BrenierMap.calibrate`. Returns the two scales.
+        """
+        z = torch.randn(check_int(probes, "probes"), self.latent_dim, dtype=self.beta.s_raw.dtype)
+        s1 = self.g1.calibrate(z, ratio)
+        s2 = self.g2.calibrate(self.beta(self.g1(z)), ratio)
+        return s1, s2
+
+    def nonlinearity_ratios(self, z: torch.Tensor) -> tuple[float, float]:
+        """``(‖∇ψ1‖/‖λ1 u‖ at u = z, ‖∇ψ2‖/‖λ2 u‖ at u = g1(z) β)``, medians over the rows of ``z`` (K columns)."""
+        with torch.no_grad():
+            z = z.reshape(-1, self.latent_dim)
+            return self.g1.nonlinearity_ratio(z), self.g2.nonlinearity_ratio(self.beta(self.g1(z)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Natural parameters ``g2(g1(z) β)`` of shape ``(…, data_dim)``."""

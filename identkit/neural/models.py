@@ -314,12 +314,19 @@ class LIDVAE(LatentVariableModel):
         Lower bound of β's singular values.
     icnn_hidden : int, optional
         Width of the decoder's ICNNs (default ``hidden // 2``, a parameter count close to the VAE's MLP).
+    activation : {"leaky_relu", "softplus", "celu"}
+        Activation of the ICNNs' layers ≥ 2.
+    init_ratio : float, optional
+        Initial size of the Brenier maps' nonlinear parts relative to ``λu`` (a calibrated, learnable output
+        scale; see :class:`~identkit.neural.decoders.InjectiveDecoder`). None: unscaled ICNNs (almost linear
+        at initialisation).
     seed : int
         Seeds the parameter initialisation.
     """
 
     def __init__(self, data_dim: int, latent_dim: int, hidden: int = 512, likelihood: str = "bernoulli", *,
                  lam: float = 0.1, layers: int = 2, min_singular: float = 0.1, icnn_hidden: int | None = None,
+                 activation: str = "leaky_relu", init_ratio: float | None = None,
                  seed: int = config.DEFAULT_SEED):
         super().__init__()
         self._setup(data_dim, latent_dim, hidden, likelihood, layers)
@@ -331,7 +338,8 @@ class LIDVAE(LatentVariableModel):
             torch.manual_seed(check_seed(seed))
             self.encoder = GaussianEncoder(self.data_dim, self.latent_dim, self.hidden, self.layers)
             self.decoder = InjectiveDecoder(self.latent_dim, self.data_dim, hidden=self.hidden, layers=self.layers,
-                                            lam=self.lam, min_singular=min_singular, icnn_hidden=icnn_hidden)
+                                            lam=self.lam, min_singular=min_singular, icnn_hidden=icnn_hidden,
+                                            activation=activation, init_ratio=init_ratio)
 
 
 class _MixturePriorModel(LatentVariableModel):
@@ -456,12 +464,15 @@ class IDGMVAE(_MixturePriorModel):
         Lower bound of the singular values of β1 and of the decoder's β2.
     icnn_hidden : int, optional
         Width of the decoder's ICNNs (default ``hidden // 2``).
+    activation, init_ratio
+        As for :class:`LIDVAE`.
     seed : int
     """
 
     def __init__(self, data_dim: int, latent_dim: int, n_clusters: int = 10, hidden: int = 512,
                  likelihood: str = "bernoulli", *, lam: float = 0.1, min_singular: float = 0.1, layers: int = 2,
-                 icnn_hidden: int | None = None, seed: int = config.DEFAULT_SEED):
+                 icnn_hidden: int | None = None, activation: str = "leaky_relu", init_ratio: float | None = None,
+                 seed: int = config.DEFAULT_SEED):
         super().__init__()
         self._setup(data_dim, latent_dim, hidden, likelihood, layers)
         self._setup_mixture(n_clusters)
@@ -478,7 +489,8 @@ class IDGMVAE(_MixturePriorModel):
             self.beta1 = FullRankLinear(self.n_clusters, self.latent_dim, min_singular=min_singular)
             self.encoder = GaussianEncoder(self.data_dim, self.latent_dim, self.hidden, self.layers)
             self.decoder = InjectiveDecoder(self.latent_dim, self.data_dim, hidden=self.hidden, layers=self.layers,
-                                            lam=self.lam, min_singular=min_singular, icnn_hidden=icnn_hidden)
+                                            lam=self.lam, min_singular=min_singular, icnn_hidden=icnn_hidden,
+                                            activation=activation, init_ratio=init_ratio)
 
     def cluster_means(self) -> torch.Tensor:
         """μ_w = β1ᵀ e_w: the rows of β1 (C × K, full rank)."""

@@ -34,6 +34,7 @@ __all__ = [
     "default_device",
     "make_generator",
     "make_optimizer",
+    "TFRMSprop",
     "Method",
     "fit",
     "save_checkpoint",
@@ -51,7 +52,65 @@ __all__ = [
 CHECKPOINT_FORMAT = "identkit-checkpoint-1"
 #: Version tag of the training-state files that :func:`fit` writes and resumes from (``resume=``).
 TRAINING_STATE_FORMAT = "identkit-training-state-1"
-_OPTIMIZERS = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+class TFRMSprop(torch.optim.Optimizer):
+    """RMSprop as TensorFlow 1's ``tf.train.RMSPropOptimizer`` computes it (the paper's image code).
+
+    .. math::
+
+        m_t = ρ m_{t-1} + (1 - ρ) g_t^2, \\quad v_t = μ v_{t-1} + η\\, g_t / \\sqrt{m_t + ε}, \\quad
+        θ_t = θ_{t-1} - v_t,
+
+    with the mean square initialised to **1** (``m_0 = 1``) and ε *inside* the square root. PyTorch's
+    ``RMSprop`` starts from ``m_0 = 0`` (with α = 0.99), so its first steps are ≈ ``1/sqrt(1 − α) = 10`` times
+    larger (η/|g| · |g| ≈ η·10 for the first step) — enough to make injective decoders overflow.
+
+    Parameters
+    ----------
+    params : iterable
+    lr : float
+        η.
+    rho : float
+        Decay ρ of the mean square (TF's ``decay``, default 0.9).
+    momentum : float
+        μ (the reference's sweeps use 0.5; TF's default is 0).
+    eps : float
+        ε (TF's default 1e-10).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, rho: float = 0.9, momentum: float = 0.5, eps: float = 1e-10):
+        lr = check_positive(lr, "lr")
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"rho must lie in [0, 1), got {rho!r}")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+        super().__init__(params, dict(lr=lr, rho=float(rho), momentum=float(momentum), eps=check_positive(eps, "eps")))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["ms"] = torch.ones_like(p)
+                    state["mom"] = torch.zeros_like(p)
+                ms, mom = state["ms"], state["mom"]
+                ms.mul_(group["rho"]).addcmul_(p.grad, p.grad, value=1.0 - group["rho"])
+                mom.mul_(group["momentum"]).addcdiv_(p.grad, (ms + group["eps"]).sqrt(), value=group["lr"])
+                p.sub_(mom)
+        return loss
+
+
+_OPTIMIZERS = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam, "sgd": torch.optim.SGD,
+               "rmsprop_tf": TFRMSprop}
 
 
 def default_device() -> torch.device:
@@ -82,7 +141,11 @@ def make_generator(generator=None, *, seed: int | None = None, device="cpu") -> 
 
 
 def make_optimizer(params, name: str = "rmsprop", lr: float = 1e-3) -> torch.optim.Optimizer:
-    """Build the optimiser ``name`` ∈ {"rmsprop", "adam", "sgd"} over ``params`` with learning rate ``lr``."""
+    """Build the optimiser ``name`` ∈ {"rmsprop", "adam", "sgd", "rmsprop_tf"} over ``params`` with learning rate ``lr``.
+
+    ``"rmsprop_tf"`` is :class:`TFRMSprop` (TF1's RMSprop: ρ 0.9, momentum 0.5, ε inside the root, mean
+    square from 1), the optimiser of the paper's image code; ``"rmsprop"`` is PyTorch's.
+    """
     if not isinstance(name, str) or name.lower() not in _OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)}, got {name!r}")
     return _OPTIMIZERS[name.lower()](params, lr=check_positive(lr, "lr"))
@@ -143,12 +206,14 @@ class Method:
     def train_step(self, model, optimizer, x: torch.Tensor, step: int, generator: torch.Generator) -> dict:
         """One update on the batch ``x``: zero gradients, :meth:`loss`, backward, clip, optimiser step.
 
-        Returns the stats dict of :meth:`loss` plus ``grad_norm`` (before clipping).
+        Returns the stats dict of :meth:`loss` plus ``grad_norm`` (before clipping) and ``clipped`` (1.0 when the
+        norm exceeded ``clip_grad``, so its epoch mean is the fraction of clipped steps).
         """
         optimizer.zero_grad(set_to_none=True)
         loss, stats = self.loss(model, x, step, generator)
         stats = dict(stats)
         stats["grad_norm"] = self.backward_and_step(model, optimizer, loss, step)
+        stats["clipped"] = float(self.clip_grad is not None and stats["grad_norm"] > self.clip_grad)
         return stats
 
     def begin(self, model, train_x: torch.Tensor, generator: torch.Generator) -> None:
@@ -217,7 +282,7 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
         Number of passes over the data and minibatch size.
     lr : float
         Learning rate (paper: 1e-3).
-    optimizer : {"rmsprop", "adam", "sgd"}
+    optimizer : {"rmsprop", "adam", "sgd", "rmsprop_tf"}
         Optimiser (paper: RMSprop).
     seed : int
         Seeds the one ``torch.Generator`` used for shuffling, binarisation and reparametrised samples.
