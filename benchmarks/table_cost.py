@@ -67,6 +67,8 @@ def main(argv=None) -> int:
         model.to(device)
         opt = make_optimizer(model.parameters(), s.optimizer, s.lr)
         method.clip_grad, method.optimizer_name, method.lr = s.clip_grad, s.optimizer, s.lr
+        method.batch_size, method.steps_per_epoch = s.batch_size, steps_per_epoch
+        run_epochs = epochs + int(getattr(method, "extra_epochs", 0))  # KL thresholding's pretraining
         gen = torch.Generator().manual_seed(0)
         method.begin(model, x, gen)
         if key == "lagging":  # force the inner loop to run --lagging-inner steps (no early stop)
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
         t = statistics.median(times)
         base = t if key == "vae" or base is None else base
         print(f"{key:10s} {1e3 * t:9.2f} {t / base:6.2f} {t * steps_per_epoch:8.1f} "
-              f"{t * steps_per_epoch * epochs / 60:8.1f}", flush=True)
+              f"{t * steps_per_epoch * run_epochs / 60:8.1f}", flush=True)
     return 0
 
 

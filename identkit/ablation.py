@@ -83,6 +83,10 @@ VARIANTS: dict[str, dict] = {
     "celu": {**CENTER, "activation": "celu"},
     "g2_wide": {**CENTER, "icnn_hidden": 256},
     "rmsprop_tf": {**CENTER, "optimizer": "rmsprop_tf"},
+    # second round: the continuous (softplus) map, with the factors that moved AU and fit most
+    "softplus_init_0.3": {**CENTER, "activation": "softplus", "init_ratio": 0.3},
+    "softplus_lam_3": {**CENTER, "activation": "softplus", "lam": 3.0},
+    "softplus_rmsprop_tf": {**CENTER, "activation": "softplus", "optimizer": "rmsprop_tf"},
 }
 
 COLUMNS = ["variant", "seed", "model", "init_ratio", "lam", "activation", "icnn_hidden", "optimizer", "elbo", "LL",

@@ -63,6 +63,10 @@ from . import config
 from ._checks import check_int, check_seed
 
 __all__ = [
+    "evaluation_seed",
+    "evaluate_run",
+    "reevaluate",
+    "load_validation_data",
     "PAPER_FASHION_MNIST",
     "PAPER_LABELS",
     "METHODS",
@@ -95,6 +99,7 @@ METHODS: dict[str, str] = {
     "vae": "VAE",
     "beta_vae": "β-VAE (0.2)",
     "free_bits": "free bits",
+    "kl_threshold": "KL threshold (Li et al.)",
     "lagging": "Lagging VAE",
     "sa_vae": "SA-VAE",
     "vampprior": "VampPrior",
@@ -107,9 +112,15 @@ METHODS: dict[str, str] = {
 PAPER_LABELS: dict[str, str] = {"vae": "VAE", "sa_vae": "SA-VAE", "lagging": "Lagging VAE",
                                 "beta_vae": "β-VAE (0.2)", "idgmvae": "LIDGMVAE"}
 
-METRICS = ("AU", "KL", "MI", "LL")
+METRICS = ("AU", "KL", "MI", "MI_batch", "LL")
+#: The paper's four columns (MI_batch has no counterpart there).
+PAPER_METRICS = ("AU", "KL", "MI", "LL")
+#: Rows derived from a method's records rather than trained on their own: SA-VAE evaluated at its refined
+#: variational parameters (Kim et al.'s evaluation), beside the row at the encoder's output.
+DERIVED_ROWS: dict[str, tuple[str, str, str]] = {"sa_vae_refined": ("sa_vae", "refined", "SA-VAE (refined q)")}
 CSV_COLUMNS = ["method", "label", *METRICS, *(f"{m}_sd" for m in METRICS), "AU_count", "n_seeds", "mode",
-               "train_time_s", "eval_time_s", "paper_AU", "paper_KL", "paper_MI", "paper_LL"]
+               "train_time_s", "eval_time_s", "MI_ceiling", "MI_batch_ceiling",
+               "paper_AU", "paper_KL", "paper_MI", "paper_LL"]
 CSV_NAME = "table1_fashion_mnist.csv"
 MD_NAME = "table1_fashion_mnist.md"
 #: Epochs of the full-mode table.
@@ -142,18 +153,33 @@ class TableSettings:
     beta : float
         β of the β-VAE.
     free_bits : float
-        Free-bits threshold λ (nats per dimension).
-    lagging_max_inner, lagging_check_every : int
-        He et al.'s inner-loop cap and improvement window.
+        Free-bits threshold λ (nats per dimension, of the batch mean; Kingma et al.).
+    kl_threshold, kl_threshold_pretrain : float, int
+        Li et al.'s per-example, per-dimension threshold λ (nats) and their autoencoder pretraining epochs
+        (added to ``epochs`` for that method).
+    warmup_epochs : float
+        KL warm-up of the methods whose authors use one (lagging, SA-VAE, KL thresholding), in epochs.
+    lagging_max_inner, lagging_check_every, lagging_patience : int
+        He et al.'s inner-loop cap, improvement window and stopping patience (image script: 99, 10, 5).
     svi_steps : int
     svi_lr : float
-        SA-VAE refinement steps and step size.
+        SA-VAE refinement steps and step size (Kim et al.: 20 and 1).
     n_pseudo : int
         VampPrior pseudo-inputs.
     lid_lam : float
         Strong-monotonicity λ of the injective decoders' Brenier maps.
+    lid_activation : str
+        Activation of their ICNN layers ≥ 2.
+    lid_init_ratio : float or None
+        Initial size of their nonlinear parts relative to λu (None: the ICNNs' own, almost linear start).
+    n_val : int
+        Validation images (test images outside the evaluation subset) for the lagging encoder's MI check.
+    mi_batch_size : int
+        B of He et al.'s per-minibatch MI (``MI_batch``).
     data_seed : int
         Seed of the training/evaluation subsets and of the evaluation binarisation (the same for all methods).
+    eval_seed : int
+        Base of the evaluation's Monte-Carlo seeds (:func:`evaluation_seed`), independent of the training seeds.
     """
 
     latent_dim: int = 64
@@ -169,13 +195,22 @@ class TableSettings:
     iw_samples: int = 500
     beta: float = 0.2
     free_bits: float = 0.1
-    lagging_max_inner: int = 100
-    lagging_check_every: int = 15
-    svi_steps: int = 10
+    kl_threshold: float = 0.25
+    kl_threshold_pretrain: int = 10
+    warmup_epochs: float = 10.0
+    lagging_max_inner: int = 99
+    lagging_check_every: int = 10
+    lagging_patience: int = 5
+    svi_steps: int = 20
     svi_lr: float = 1.0
     n_pseudo: int = 500
-    lid_lam: float = 3.0
+    lid_lam: float = 1.0
+    lid_activation: str = "softplus"
+    lid_init_ratio: float | None = 0.3
+    n_val: int = 2000
+    mi_batch_size: int = 100
     data_seed: int = config.DEFAULT_SEED
+    eval_seed: int = 7
 
     def key(self) -> str:
         """A short hash of the settings (the cache folder name)."""
@@ -187,7 +222,8 @@ def table_settings(quick: bool | None = None, **overrides) -> TableSettings:
     """The settings of quick (CI) or full mode, with ``overrides`` (field=value) applied."""
     if config.resolve_quick(quick):
         base = TableSettings(latent_dim=32, hidden=256, n_clusters=10, epochs=20, lr=2e-3, n_train=2000, n_eval=500,
-                             iw_samples=100, lagging_max_inner=20, lagging_check_every=5, svi_steps=5, n_pseudo=50)
+                             iw_samples=100, lagging_max_inner=20, lagging_check_every=5, lagging_patience=2,
+                             svi_steps=5, n_pseudo=50, kl_threshold_pretrain=5, warmup_epochs=4, n_val=500)
     else:
         base = TableSettings()
     fields = {f.name for f in dataclasses.fields(TableSettings)}
@@ -204,11 +240,12 @@ def _check_method(key: str) -> str:
     return key
 
 
-def build_method(key: str, settings: TableSettings, data_dim: int, seed: int, train_x=None):
+def build_method(key: str, settings: TableSettings, data_dim: int, seed: int, train_x=None, val_x=None):
     """Build ``(model, method)`` for method ``key`` with the shared budget of ``settings``.
 
     The model's weights are initialised from ``seed`` (the models leave torch's global RNG untouched);
-    ``method`` is the :class:`identkit.neural.train.Method` that ``fit`` uses.
+    ``method`` is the :class:`identkit.neural.train.Method` that ``fit`` uses. ``val_x`` (binary validation
+    images, not the evaluation set) is the lagging encoder's MI check set.
     """
     import torch
 
@@ -218,6 +255,7 @@ def build_method(key: str, settings: TableSettings, data_dim: int, seed: int, tr
     _check_method(key)
     s = settings
     common = dict(hidden=s.hidden, likelihood="bernoulli", seed=seed)  # the models seed their own init
+    injective = dict(lam=s.lid_lam, activation=s.lid_activation, init_ratio=s.lid_init_ratio)
     if key == "vampprior":
         init = None
         if train_x is not None and len(train_x) >= s.n_pseudo:
@@ -226,72 +264,163 @@ def build_method(key: str, settings: TableSettings, data_dim: int, seed: int, tr
             init = train_x[idx]
         model = baselines.VampPrior(data_dim, s.latent_dim, n_pseudo=s.n_pseudo, pseudo_init=init, **common)
     elif key == "lidvae":
-        model = models.LIDVAE(data_dim, s.latent_dim, lam=s.lid_lam, **common)
+        model = models.LIDVAE(data_dim, s.latent_dim, **injective, **common)
     elif key == "gmvae":
         model = models.GMVAE(data_dim, s.latent_dim, n_clusters=s.n_clusters, **common)
     elif key == "idgmvae":
-        model = models.IDGMVAE(data_dim, s.latent_dim, n_clusters=s.n_clusters, lam=s.lid_lam, **common)
+        model = models.IDGMVAE(data_dim, s.latent_dim, n_clusters=s.n_clusters, **injective, **common)
     else:
         model = models.VAE(data_dim, s.latent_dim, **common)
     if key == "beta_vae":
         method = baselines.BetaVAE(s.beta)
     elif key == "free_bits":
         method = baselines.FreeBits(s.free_bits)
+    elif key == "kl_threshold":
+        method = baselines.KLThreshold(s.kl_threshold, s.kl_threshold_pretrain, warmup_epochs=s.warmup_epochs,
+                                       reset_seed=seed)
     elif key == "lagging":
-        method = baselines.LaggingEncoder(max_inner=s.lagging_max_inner, check_every=s.lagging_check_every,
+        method = baselines.LaggingEncoder(val_x, max_inner=s.lagging_max_inner, check_every=s.lagging_check_every,
+                                          patience=s.lagging_patience, warmup_epochs=s.warmup_epochs,
                                           mi_seed=seed)
     elif key == "sa_vae":
-        method = baselines.SemiAmortized(s.svi_steps, s.svi_lr)
+        method = baselines.SemiAmortized(s.svi_steps, s.svi_lr, warmup_epochs=s.warmup_epochs)
     else:
         method = Method()
     return model, method
 
 
+def evaluation_seed(settings: TableSettings, seed: int) -> int:
+    """Seed of every Monte-Carlo draw of the evaluation of training seed ``seed``.
+
+    Derived from ``settings.eval_seed`` and ``seed`` through ``numpy.random.SeedSequence`` (an independent
+    stream, not the training seed itself): runs of different seeds do not share their evaluation noise, and the
+    evaluation's draws never repeat the training's.
+    """
+    return int(np.random.SeedSequence([check_seed(settings.eval_seed), check_seed(seed), 0x4556414C]).generate_state(1)[0])
+
+
+def evaluate_run(key: str, settings: TableSettings, model, method, eval_x, seed: int) -> dict:
+    """The table's metrics of a trained (method, seed): AU, AU_count, KL, MI, MI_batch, LL, their ceilings.
+
+    For SA-VAE also ``refined``: the same metrics at the refined variational parameters (T SVI steps from the
+    encoder's output, as Kim et al. evaluate), from :meth:`~identkit.neural.baselines.SemiAmortized.refined_posterior`.
+    """
+    from . import metrics
+
+    eseed = evaluation_seed(settings, seed)
+    kw = dict(seed=eseed, samples=settings.iw_samples, mi_batch_size=settings.mi_batch_size)
+    res = metrics.collapse_metrics(model, eval_x, **kw)
+    row = {m: float(res[m]) for m in METRICS}
+    row.update(AU_count=int(res["AU_count"]), MI_ceiling=float(res["MI_ceiling"]),
+               MI_batch_ceiling=float(res["MI_batch_ceiling"]), eval_seed=eseed)
+    if key == "sa_vae":
+        refined = method.refined_posterior(model, seed=eseed, batch_size=settings.batch_size).prepare(eval_x)
+        ref = metrics.collapse_metrics(refined, eval_x, **kw)
+        row["refined"] = {m: float(ref[m]) for m in METRICS} | {"AU_count": int(ref["AU_count"])}
+    return row
+
+
 def train_and_evaluate(key: str, settings: TableSettings, train_x, eval_x, seed: int,
-                       progress: bool = False, device=None, state_path=None) -> dict:
+                       progress: bool = False, device=None, state_path=None, val_x=None, model_path=None) -> dict:
     """Train method ``key`` with ``seed`` on ``train_x`` and evaluate it on the (binary) rows of ``eval_x``.
 
     The model is initialised on the CPU from ``seed`` and then moved to ``device`` (default
     :func:`identkit.neural.train.default_device`: CUDA when present); every random draw of training and
     evaluation comes from CPU generators, so a GPU run sees the same minibatches, binarisations and noise as a
-    CPU run and differs from it only by floating-point rounding.
+    CPU run and differs from it only by floating-point rounding. Evaluation draws come from
+    :func:`evaluation_seed`, not from the training seed.
 
     ``state_path`` (optional) is a training-state file (``resume`` of :func:`identkit.neural.train.fit`): the
     run writes its state there after every epoch and, when the file exists, continues from it, so a long run
     can be stopped and resumed (bit-identical to an uninterrupted run on the same device and thread count).
+    ``model_path`` (optional): where the trained model is saved (:func:`~identkit.neural.train.save_checkpoint`),
+    so that :func:`reevaluate` can recompute the metrics without retraining. ``val_x``: the lagging encoder's
+    validation images.
 
-    Returns a dict with AU (fraction of active dimensions), AU_count, KL, MI, LL, train_time_s (summed over
-    resumed pieces), eval_time_s, the last epoch's training ELBO, the device, the method and seed, the torch
-    version and thread count, ``resumed_at`` (the epochs it was resumed at) when it was resumed and, for the
-    lagging encoder, the number of aggressive epochs.
+    Returns a dict with the metrics of :func:`evaluate_run`, train_time_s (summed over resumed pieces),
+    eval_time_s, the epochs trained, the last epoch's training ELBO, the device, the method and seed, the torch
+    version and thread count, ``resumed_at`` (the epochs it was resumed at) when it was resumed, the fraction of
+    clipped steps and, for the lagging encoder, the number of aggressive epochs.
     """
     import torch
 
-    from . import metrics
-    from .neural.train import default_device, fit
+    from .neural.train import default_device, fit, save_checkpoint
 
     seed = check_seed(seed)
     device = default_device() if device is None else _check_device(device)
-    model, method = build_method(key, settings, train_x.shape[1], seed, train_x)
+    model, method = build_method(key, settings, train_x.shape[1], seed, train_x, val_x)
     model.to(device)
+    epochs = settings.epochs + int(getattr(method, "extra_epochs", 0))
     t0 = time.perf_counter()
-    hist = fit(model, train_x, method=method, epochs=settings.epochs, batch_size=settings.batch_size,
+    hist = fit(model, train_x, method=method, epochs=epochs, batch_size=settings.batch_size,
                lr=settings.lr, optimizer=settings.optimizer, seed=seed, clip_grad=settings.clip_grad, progress=progress,
                device=device, resume=state_path)
     t1 = time.perf_counter()
-    res = metrics.collapse_metrics(model, eval_x, seed=seed, samples=settings.iw_samples)
+    if model_path is not None:
+        save_checkpoint(model, model_path, method=key, seed=seed, settings=dataclasses.asdict(settings),
+                        method_state=method.state_dict())
+    row = evaluate_run(key, settings, model, method, eval_x, seed)
     t2 = time.perf_counter()
-    row = {m: float(res[m]) for m in METRICS}
-    row["AU_count"] = int(res.get("AU_count", round(row["AU"] * settings.latent_dim)))
     resumed = hist.get("resumed_at", [])
-    row.update(train_time_s=hist["wall_seconds"][-1] if resumed else t1 - t0, eval_time_s=t2 - t1,
+    row.update(train_time_s=hist["wall_seconds"][-1] if resumed else t1 - t0, eval_time_s=t2 - t1, epochs=epochs,
                train_elbo=float(hist["elbo"][-1]) if hist.get("elbo") else float("nan"), device=str(device),
                method=key, seed=seed, torch=torch.__version__, threads=torch.get_num_threads())
+    if hist.get("clipped"):
+        row["clipped_fraction"] = float(np.mean(hist["clipped"]))
     if resumed:
         row["resumed_at"] = [int(e) for e in resumed]
     if key == "lagging":
         row["aggressive_epochs"] = int(method.aggressive_epochs)
     return row
+
+
+def reevaluate(cache_dir: str | Path, settings: TableSettings | None = None, methods=None, progress: bool = True,
+               device=None) -> list[Path]:
+    """Recompute the metrics of every record in ``cache_dir`` that has its saved model; rewrite the records.
+
+    Training fields (times, ELBO, device, …) are kept; the metrics of :func:`evaluate_run` are replaced and
+    ``reevaluated`` (the torch version and date) is added. Records without a ``.model.pt`` beside them are left
+    as they are (and named in a warning). Returns the rewritten records.
+    """
+    from tqdm.auto import tqdm
+
+    from .neural.train import load_checkpoint
+
+    folder = Path(cache_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cache_dir: no folder {folder}")
+    settings_path = folder / "settings.json"
+    if settings is None:
+        if not settings_path.exists():
+            raise FileNotFoundError(f"cache_dir: {settings_path} is missing; pass settings=")
+        settings = TableSettings(**json.loads(settings_path.read_text()))
+    _, eval_x = load_table_data(settings)
+    done, missing = [], []
+    records = sorted(folder.glob("*_seed*.json"))
+    for path in tqdm(records, desc="reevaluate", disable=not progress):
+        rec = json.loads(path.read_text())
+        if methods is not None and rec["method"] not in methods:
+            continue
+        model_file = _model_path(path)
+        if not model_file.exists():
+            missing.append(path.name)
+            continue
+        model = load_checkpoint(model_file, map_location=device or "cpu")
+        _, method = build_method(rec["method"], settings, eval_x.shape[1], int(rec["seed"]))
+        method.batch_size = settings.batch_size
+        t0 = time.perf_counter()
+        rec.update(evaluate_run(rec["method"], settings, model, method, eval_x.to(next(model.parameters()).device),
+                                int(rec["seed"])))
+        import torch
+
+        rec["eval_time_s"] = time.perf_counter() - t0
+        rec["reevaluated"] = {"torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+        _write_json_atomic(path, rec)
+        done.append(path)
+    if missing:
+        warnings.warn(f"no saved model for {', '.join(missing)}: their metrics were not recomputed", RuntimeWarning,
+                      stacklevel=2)
+    return done
 
 
 def _check_device(device):
@@ -306,11 +435,12 @@ def _check_device(device):
     return dev
 
 
-#: Wall time (training + evaluation) of one paper-scale (method, seed) run relative to a VAE's, measured on the
-#: committed one-thread CPU records (a VAE run ≈ 17 min; the lagging encoder's aggressive phase lasted 4-6 of 50
-#: epochs there); only orders the parallel jobs, longest first.
-_RELATIVE_COST = {"vampprior": 6.3, "lagging": 5.0, "sa_vae": 3.8, "idgmvae": 1.5, "lidvae": 1.4, "vae": 1.0,
-                  "gmvae": 0.95, "beta_vae": 0.92, "free_bits": 0.9}
+#: Training time of one paper-scale (method, seed) run relative to a VAE's, from ``benchmarks/table_cost.py``
+#: (one thread, 2-core CPU: a VAE step 29 ms, ≈ 14 min for 50 epochs; SA-VAE's 20 SVI steps through double
+#: backward 386 ms, ≈ 3.2 h; the lagging encoder's aggressive step 0.5 s at 30 inner steps, for as many epochs as
+#: its validation MI keeps reaching new bests); only orders the parallel jobs.
+_RELATIVE_COST = {"sa_vae": 13.5, "vampprior": 4.5, "lagging": 4.0, "idgmvae": 1.5, "lidvae": 1.45,
+                  "kl_threshold": 1.2, "vae": 1.0, "beta_vae": 1.0, "free_bits": 1.0, "gmvae": 0.8}
 
 
 def _job(key: str, settings: TableSettings, seed: int, device, threads: int, path, data=None) -> tuple[str, int, dict]:
@@ -318,8 +448,13 @@ def _job(key: str, settings: TableSettings, seed: int, device, threads: int, pat
     import torch
 
     torch.set_num_threads(max(1, threads))
-    train_x, eval_x = load_table_data(settings) if data is None else data
-    return key, seed, _run_one(key, settings, train_x, eval_x, seed, device, None if path is None else Path(path))
+    if data is None:
+        train_x, eval_x = load_table_data(settings)
+        val_x = load_validation_data(settings) if key == "lagging" else None
+    else:
+        train_x, eval_x, val_x = data
+    return key, seed, _run_one(key, settings, train_x, eval_x, seed, device, None if path is None else Path(path),
+                               val_x=val_x)
 
 
 def _state_path(record: Path) -> Path:
@@ -327,10 +462,17 @@ def _state_path(record: Path) -> Path:
     return record.with_name(record.stem + ".state.pt")
 
 
-def _run_one(key, settings, train_x, eval_x, seed, device, path: Path | None, progress: bool = False) -> dict:
+def _model_path(record: Path) -> Path:
+    """The trained model kept beside ``record`` (git-ignored), for :func:`reevaluate`."""
+    return record.with_name(record.stem + ".model.pt")
+
+
+def _run_one(key, settings, train_x, eval_x, seed, device, path: Path | None, progress: bool = False,
+             val_x=None) -> dict:
     """Train and evaluate one (method, seed), resuming from its state file; write its record, drop the state."""
     state = None if path is None else _state_path(path)
-    row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=progress, device=device, state_path=state)
+    row = train_and_evaluate(key, settings, train_x, eval_x, seed, progress=progress, device=device, state_path=state,
+                             val_x=val_x, model_path=None if path is None else _model_path(path))
     if path is not None:
         _write_json_atomic(path, row)
         state.unlink(missing_ok=True)
@@ -353,6 +495,26 @@ def load_table_data(settings: TableSettings):
     return train_x, eval_x
 
 
+def load_validation_data(settings: TableSettings):
+    """``settings.n_val`` binary test images outside the evaluation subset (the lagging encoder's MI check set).
+
+    The evaluation subset is ``subsample(10 000, n_eval, data_seed)`` of the test split; the validation rows are
+    a seeded draw (``data_seed + 1``) from the other test rows, binarised once with ``data_seed + 1``. Training
+    data are untouched, so every method still trains on the same images.
+    """
+    from .data import binarize, load_fashion_mnist
+    from .data.loaders import subsample
+
+    xt, _ = load_fashion_mnist("test")
+    taken = set(subsample(len(xt), settings.n_eval, settings.data_seed).tolist())
+    rest = np.array([i for i in range(len(xt)) if i not in taken])
+    if len(rest) < settings.n_val:
+        raise ValueError(f"n_val: only {len(rest)} test images lie outside the evaluation subset "
+                         f"(n_eval={settings.n_eval}); lower n_val or n_eval")
+    pick = np.sort(np.random.default_rng(settings.data_seed + 1).choice(rest, size=settings.n_val, replace=False))
+    return binarize(xt[pick], settings.data_seed + 1)
+
+
 def _fingerprint(x) -> str:
     """Short fingerprint of a data tensor's float32 values (part of the cache folder name)."""
     from .neural.train import tensor_sha256
@@ -368,10 +530,10 @@ def _mode_string(quick: bool, n_seeds: int, custom: bool = False, partial: bool 
     return f"{base} ({n_seeds} seed{'s' if n_seeds != 1 else ''}{'; no sd' if n_seeds < 2 else ''})"
 
 
-def _summarise(key: str, runs: list[dict], mode: str) -> dict:
-    row: dict = {"method": key, "label": METHODS[key]}
+def _summarise(key: str, runs: list[dict], mode: str, label: str | None = None) -> dict:
+    row: dict = {"method": key, "label": label or METHODS[key]}
     for m in METRICS:
-        vals = np.array([r[m] for r in runs], dtype=float)
+        vals = np.array([r.get(m, float("nan")) for r in runs], dtype=float)
         row[m] = float(vals.mean())
         row[f"{m}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
     row["AU_count"] = float(np.mean([r["AU_count"] for r in runs]))
@@ -379,16 +541,29 @@ def _summarise(key: str, runs: list[dict], mode: str) -> dict:
     row["mode"] = mode
     row["train_time_s"] = float(np.mean([r["train_time_s"] for r in runs]))
     row["eval_time_s"] = float(np.mean([r["eval_time_s"] for r in runs]))
+    for c in ("MI_ceiling", "MI_batch_ceiling"):
+        row[c] = float(np.mean([r.get(c, float("nan")) for r in runs]))
     paper = PAPER_FASHION_MNIST.get(PAPER_LABELS.get(key, ""), {})
-    for m in METRICS:
+    for m in PAPER_METRICS:
         row[f"paper_{m}"] = paper.get(m, float("nan"))
     return row
+
+
+def _derived_runs(runs: list[dict], field: str) -> list[dict]:
+    """Per-seed records of a derived row: ``run[field]``'s metrics with the run's times and ceilings."""
+    out = []
+    for r in runs:
+        if field in r:
+            out.append({**{k: r[k] for k in ("train_time_s", "eval_time_s", "MI_ceiling", "MI_batch_ceiling")
+                           if k in r}, **r[field]})
+    return out
 
 
 def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str | Path | None = None,
               progress: bool = True, *, methods: list[str] | None = None, train_x=None, eval_x=None,
               settings: TableSettings | None = None, cache_dir: str | Path | None = CACHE_DIR,
-              write: bool = True, jobs: int = 1, device=None, train: bool = True, **overrides) -> list[dict]:
+              write: bool = True, jobs: int = 1, device=None, train: bool = True, shortest_first: bool = False,
+              **overrides) -> list[dict]:
     """Train and evaluate every method in ``methods`` for ``seeds`` seeds; write and return the summary rows.
 
     Parameters
@@ -418,6 +593,9 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
         idle, and on many-core CPUs. Results do not depend on ``jobs`` beyond floating-point rounding.
     device : str or torch.device, optional
         Where to train (default: CUDA when present, else CPU).
+    shortest_first : bool
+        Order parallel jobs cheapest first (records accumulate early, for runs spread over sessions) instead of
+        longest first (the shortest total time).
     train : bool
         False: train nothing, write the table from the runs already in the cache (each row's ``n_seeds`` says
         how many; methods without a finished run are left out with a warning). For a long full run done in
@@ -449,8 +627,11 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
     if (train_x is None) != (eval_x is None):
         raise ValueError("train_x and eval_x: give both or neither")
     from_disk = train_x is None
+    val_x = None  # given tensors: the lagging encoder checks MI on the last training rows (its default)
     if from_disk:
         train_x, eval_x = load_table_data(settings)
+        if "lagging" in methods and train:
+            val_x = load_validation_data(settings)
     else:
         for name, x in (("train_x", train_x), ("eval_x", eval_x)):
             if not torch.is_tensor(x) or x.ndim != 2 or len(x) < 2:
@@ -488,21 +669,22 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
     if jobs == 1 or len(todo) <= 1:
         for key, seed, path in todo:
             bar.set_postfix(method=key, seed=seed)
-            done[key, seed] = _run_one(key, settings, train_x, eval_x, seed, device, path, progress)
+            done[key, seed] = _run_one(key, settings, train_x, eval_x, seed, device, path, progress, val_x=val_x)
             bar.update()
     else:
         import multiprocessing
         import os
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        todo.sort(key=lambda job: -_RELATIVE_COST.get(job[0], 1.0))
+        sign = 1.0 if shortest_first else -1.0
+        todo.sort(key=lambda job: sign * _RELATIVE_COST.get(job[0], 1.0))
         workers = min(jobs, len(todo))
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = max(1, cpus // workers)  # CPUs this process may use, not the machine's count
         if workers > cpus:
             warnings.warn(f"jobs={workers} but only {cpus} CPU(s) are usable here: the runs will time-share them "
                           "(each run is driven by one CPU even on a GPU)", RuntimeWarning, stacklevel=2)
-        data = None if from_disk else (train_x, eval_x)  # workers reload Fashion-MNIST themselves
+        data = None if from_disk else (train_x, eval_x, val_x)  # workers reload Fashion-MNIST themselves
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_job, key, settings, seed, device, threads, path, data)
                        for key, seed, path in todo]
@@ -522,7 +704,13 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
     partial = len(done) < len(methods) * len(seed_values)
     found = max((len(r) for r in results.values()), default=0)
     mode = _mode_string(quick, found if partial else seeds, custom=settings != table_settings(quick), partial=partial)
-    rows = [_summarise(k, results[k], mode) for k in methods if results[k]]
+    rows = []
+    for k in methods:
+        if results[k]:
+            rows.append(_summarise(k, results[k], mode))
+        for derived, (base, field, label) in DERIVED_ROWS.items():
+            if base == k and _derived_runs(results[k], field):
+                rows.append(_summarise(derived, _derived_runs(results[k], field), mode, label=label))
     if write:
         _write(rows, settings, quick, outdir)
     return rows
@@ -578,23 +766,33 @@ def render_markdown(rows: list[dict], settings: TableSettings | None = None) -> 
         lines.append(f"Mode: {rows[0]['mode']}.")
     if settings is not None:
         s = settings
-        opt = {"adam": "Adam", "rmsprop": "RMSprop"}.get(s.optimizer, s.optimizer)
+        opt = {"adam": "Adam", "rmsprop": "RMSprop", "rmsprop_tf": "RMSprop (TF1)"}.get(s.optimizer, s.optimizer)
+        init = "unscaled" if s.lid_init_ratio is None else f"nonlinear part {s.lid_init_ratio:g}·λu at init"
         lines.append(f"Settings: latent {s.latent_dim}, hidden {s.hidden}, {s.epochs} epochs, batch {s.batch_size}, "
-                     f"{opt} lr {s.lr:g}, λ = {s.lid_lam:g}, {s.n_train or 60000} training / "
+                     f"{opt} lr {s.lr:g}; injective decoders: λ = {s.lid_lam:g}, {s.lid_activation} ICNNs, {init}; "
+                     f"SA-VAE {s.svi_steps} SVI steps; {s.n_train or 60000} training / "
                      f"{s.n_eval or 10000} evaluation images, S = {s.iw_samples} importance samples.")
+    ceil = [r for r in rows if math.isfinite(float(r.get("MI_ceiling", float("nan"))))]
+    mi_note = ""
+    if ceil:
+        mi_note = (f" MI uses the aggregate posterior of the whole evaluation set (at most log N = "
+                   f"{ceil[0]['MI_ceiling']:.2f}); MI_batch He et al.'s per-minibatch estimate (at most log B = "
+                   f"{ceil[0]['MI_batch_ceiling']:.2f}).")
     lines += ["AU is the fraction of active latent dimensions; LL in nats per image (higher is better); seeds: "
-              "runs behind a row (no ± with one).", "",
-              "| method | seeds | AU | KL | MI | LL | paper AU | paper KL | paper MI | paper LL | train s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "runs behind a row (no ± with one)." + mi_note, "",
+              "| method | seeds | AU | KL | MI | MI_batch | LL | paper AU | paper KL | paper MI | paper LL | train s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = [r["label"], str(int(r["n_seeds"])), _pm(r["AU"], r["AU_sd"], 2), _pm(r["KL"], r["KL_sd"], 2),
-                 _pm(r["MI"], r["MI_sd"], 2), _pm(r["LL"], r["LL_sd"], 1)]
+                 _pm(r["MI"], r["MI_sd"], 2), _pm(r.get("MI_batch", float("nan")), r.get("MI_batch_sd", float("nan")), 2),
+                 _pm(r["LL"], r["LL_sd"], 1)]
         cells += [("—" if not math.isfinite(float(r.get(f"paper_{m}", float("nan")))) else
-                   f"{float(r[f'paper_{m}']):.1f}") for m in METRICS]
+                   f"{float(r[f'paper_{m}']):.1f}") for m in PAPER_METRICS]
         cells.append(f"{float(r['train_time_s']):.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Paper values: Wang, Blei & Cunningham (NeurIPS 2021), Table 1 (as reported; LIDGMVAE is compared "
-              "with our IDGMVAE row). Our numbers use our settings above, not the paper's unreported ones.", ""]
+              "with our IDGMVAE row; the paper's SA-VAE row is Kim et al.'s method, which evaluates at the refined "
+              "parameters). Our numbers use our settings above, not the paper's unreported ones.", ""]
     return "\n".join(lines)
 
 
@@ -653,6 +851,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the per-run cache")
     parser.add_argument("--from-cache", action="store_true",
                         help="train nothing: write the table from the finished runs in the cache so far")
+    parser.add_argument("--shortest-first", action="store_true",
+                        help="with --jobs > 1: cheapest (method, seed) runs first, so records accumulate early")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="train nothing: recompute the metrics of every finished run from its saved model "
+                             "(<method>_seed<seed>.model.pt beside the record), rewrite the records, then the table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -688,9 +891,17 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if args.epochs is not None:
         overrides["epochs"] = check_int(args.epochs, "epochs")
     cache_dir = None if args.no_cache else (args.cache_dir or CACHE_DIR)
+    if getattr(args, "reevaluate", False):
+        if cache_dir is None:
+            raise ValueError("--reevaluate needs the run records: drop --no-cache")
+        settings = table_settings(quick, **overrides)
+        train_x, eval_x = load_table_data(settings)
+        folder = Path(cache_dir) / f"{settings.key()}-{_fingerprint(train_x)}-{_fingerprint(eval_x)}"
+        reevaluate(folder, settings, methods=args.methods, progress=not args.no_progress, device=args.device)
+        args.from_cache = True
     rows = run_table(quick=quick, seeds=args.seeds, outdir=args.outdir, progress=not args.no_progress,
                      methods=args.methods, cache_dir=cache_dir, jobs=args.jobs, device=args.device,
-                     train=not args.from_cache, **overrides)
+                     train=not args.from_cache, shortest_first=getattr(args, "shortest_first", False), **overrides)
     print(render_markdown(rows))
     out = Path(config.FIGURE_DIR if args.outdir is None else args.outdir)
     print(f"wrote the table to {out}")

@@ -16,7 +16,7 @@ from identkit import config, table  # noqa: E402
 from identkit.__main__ import build_parser  # noqa: E402
 
 TINY = dict(latent_dim=2, hidden=8, n_clusters=2, epochs=1, batch_size=20, iw_samples=8, n_pseudo=3,
-            lagging_max_inner=2, lagging_check_every=1, svi_steps=2)
+            lagging_max_inner=2, lagging_check_every=1, svi_steps=2, kl_threshold_pretrain=1, n_val=4)
 
 
 def _tiny_data(d=9):
@@ -54,15 +54,16 @@ def test_run_table_on_tiny_data_writes_csv_markdown_and_uses_the_cache(tmp_path,
     cache = tmp_path / "cache"
     rows = table.run_table(quick=True, seeds=1, outdir=tmp_path, progress=False, train_x=train, eval_x=evalx,
                            settings=_settings(), cache_dir=cache)
-    assert [r["method"] for r in rows] == list(table.METHODS)
+    want = [m for k in table.METHODS for m in ([k, "sa_vae_refined"] if k == "sa_vae" else [k])]
+    assert [r["method"] for r in rows] == want
     path = tmp_path / table.CSV_NAME
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         assert reader.fieldnames == table.CSV_COLUMNS
         got = list(reader)
-    assert len(got) == len(table.METHODS)
+    assert len(got) == len(want)
     for r in got:
-        for col in ("AU", "KL", "MI", "LL", "train_time_s", "eval_time_s"):
+        for col in ("AU", "KL", "MI", "MI_batch", "LL", "train_time_s", "eval_time_s", "MI_ceiling"):
             assert math.isfinite(float(r[col])), (r["method"], col)
         assert all(math.isnan(float(r[f"{m}_sd"])) for m in ("AU", "KL", "MI", "LL"))  # one seed: no sd
         assert 0.0 <= float(r["AU"]) <= 1.0 and float(r["LL"]) < 0 and float(r["KL"]) >= -0.5
@@ -168,7 +169,7 @@ def test_mean_and_sd_are_over_seeds(tmp_path, monkeypatch):
         "AU": 0.0, "AU_count": 0, "KL": 1.0, "MI": 2.0, "LL": -10.0, "train_time_s": 1.0, "eval_time_s": 0.5})
     (one,) = table.run_table(quick=True, seeds=1, methods=["vae"], write=False, progress=False, train_x=train,
                              eval_x=evalx, settings=_settings(), cache_dir=None)
-    assert "| VAE | 1 | 0.00 | 1.00 | 2.00 | -10.0 |" in table.render_markdown([one])  # one seed: no ±
+    assert "| VAE | 1 | 0.00 | 1.00 | 2.00 | — | -10.0 |" in table.render_markdown([one])  # one seed: no ±
 
 
 def test_quick_run_never_overwrites_a_full_table(tmp_path, monkeypatch):
@@ -193,7 +194,7 @@ def test_figure_reads_the_csv(tmp_path, monkeypatch):
     from identkit.figures.table import table1
 
     fig = table1(csv=tmp_path / table.CSV_NAME)
-    assert len(fig.axes) == 4 and "ours" in fig._suptitle.get_text()
+    assert len(fig.axes) == 5 and "ours" in fig._suptitle.get_text()
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["VAE", "IDGMVAE"]  # same n: no n
     plt.close(fig)
     rows = table.read_table(tmp_path / table.CSV_NAME)

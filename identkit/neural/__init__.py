@@ -38,8 +38,11 @@ _EXPORTS = {
     # baselines (table developer)
     "BetaVAE": "baselines",
     "FreeBits": "baselines",
+    "KLThreshold": "baselines",
     "LaggingEncoder": "baselines",
     "SemiAmortized": "baselines",
+    "RefinedPosterior": "baselines",
+    "linear_warmup": "baselines",
     "VampPrior": "baselines",
     "encoder_parameters": "baselines",
     "gaussian_elbo": "baselines",

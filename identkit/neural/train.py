@@ -160,7 +160,8 @@ class Method:
 
     Subclasses override :meth:`loss` (objective) and/or :meth:`train_step` (update). :func:`fit` sets the
     attributes ``clip_grad`` (float or None), ``optimizer_name`` and ``lr`` before training starts and calls
-    :meth:`begin` once and :meth:`end_epoch` after every epoch.
+    :meth:`begin` once and :meth:`end_epoch` after every epoch. It also sets ``batch_size`` and
+    ``steps_per_epoch`` (⌈N / batch_size⌉), which KL warm-up schedules count in.
     """
 
     #: Short name used in tables and progress bars.
@@ -168,6 +169,8 @@ class Method:
     clip_grad: float | None = None
     optimizer_name: str = "rmsprop"
     lr: float = 1e-3
+    batch_size: int = 100
+    steps_per_epoch: int = 1
 
     def loss(self, model, x: torch.Tensor, step: int, generator: torch.Generator):
         """Return ``(loss, stats)``: the negative mean ELBO −(1/B) Σ_b L(x_b) and a dict of floats.
@@ -344,6 +347,7 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
     gen = torch.Generator().manual_seed(seed)  # CPU generator: shuffling, binarisation, noise (moved to device)
     opt = make_optimizer(model.parameters(), optimizer, lr)
     method.clip_grad, method.optimizer_name, method.lr = clip_grad, optimizer, lr
+    method.batch_size, method.steps_per_epoch = batch_size, math.ceil(train_x.shape[0] / batch_size)
     method.begin(model, train_x, gen)
 
     if eval_x is not None and bernoulli and binarize:
