@@ -12,17 +12,18 @@ from identkit.neural import InjectiveDecoder, MLPDecoder, bernoulli_log_prob, ga
 from conftest import perturb_parameters
 
 
-def _decoder(seed, k, d, lam, scramble=0.0):
+def _decoder(seed, k, d, lam, scramble=0.0, **kw):
     torch.manual_seed(seed)
-    dec = InjectiveDecoder(k, d, hidden=16, layers=2, lam=lam, min_singular=0.2).double()
+    dec = InjectiveDecoder(k, d, hidden=16, layers=2, lam=lam, min_singular=0.2, **kw).double()
     return perturb_parameters(dec, scramble, seed + 7)
 
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 4), extra=st.integers(0, 8), lam=st.floats(0.05, 2.0),
-       scramble=st.sampled_from([0.0, 1.0]))
-def test_injective_decoder_lower_bound(seed, k, extra, lam, scramble):
-    dec = _decoder(seed, k, k + extra, lam, scramble)
+       scramble=st.sampled_from([0.0, 1.0]), init=st.sampled_from([{}, {"init_ratio": 0.3, "activation": "softplus"},
+                                                                    {"init_ratio": 3.0, "activation": "celu"}]))
+def test_injective_decoder_lower_bound(seed, k, extra, lam, scramble, init):
+    dec = _decoder(seed, k, k + extra, lam, scramble, **init)
     gen = torch.Generator().manual_seed(seed)
     z = 2 * torch.randn(200, k, generator=gen, dtype=torch.float64)
     step = torch.where(torch.arange(200)[:, None] < 100, 1e-3, 2.0) * torch.randn(200, k, generator=gen,
@@ -177,3 +178,20 @@ def test_heads_reject_mismatched_data_dimension():
         bernoulli_log_prob(torch.zeros(2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="mean"):
         gaussian_log_prob(torch.zeros(2, 3), torch.zeros(2, 4), 0.0)
+
+
+def test_calibrated_decoder_starts_nonlinear_and_keeps_its_bound():
+    # the ICNNs' own initialisation leaves g1, g2 almost linear (λu dominates); init_ratio sets both parts
+    torch.manual_seed(0)
+    plain = InjectiveDecoder(16, 200, hidden=64, lam=1.0)
+    torch.manual_seed(0)
+    dec = InjectiveDecoder(16, 200, hidden=64, lam=1.0, init_ratio=0.5, activation="softplus")
+    z = torch.randn(300, 16, generator=torch.Generator().manual_seed(1))
+    r_plain = plain.nonlinearity_ratios(z)
+    r = dec.nonlinearity_ratios(z)
+    assert max(r_plain) < 0.05
+    assert r[0] == pytest.approx(0.5, rel=0.15) and r[1] == pytest.approx(0.5, rel=0.15)  # fresh probes
+    assert dec.injectivity_bound() == pytest.approx(float(dec.beta.singular_values().min()), rel=1e-6)
+    assert {"g1.log_scale", "g2.log_scale"} <= set(dec.state_dict())
+    with pytest.raises(ValueError, match="init_ratio"):
+        InjectiveDecoder(2, 3, init_ratio=0.0)

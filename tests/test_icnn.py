@@ -13,10 +13,11 @@ from conftest import perturb_parameters
 SETTINGS = settings(max_examples=15, deadline=None)
 
 
-def _net(seed, dim, hidden, layers, lam=None, scramble=0.0):
+def _net(seed, dim, hidden, layers, lam=None, scramble=0.0, activation="leaky_relu", scaled=False):
     """A float64 ICNN or BrenierMap with seeded init, optionally with all raw parameters perturbed by N(0, scramble²)."""
     torch.manual_seed(seed)
-    net = ICNN(dim, hidden, layers) if lam is None else BrenierMap(dim, hidden, layers, lam)
+    net = ICNN(dim, hidden, layers, activation) if lam is None else BrenierMap(dim, hidden, layers, lam,
+                                                                              activation=activation, scaled=scaled)
     net = net.double()
     return perturb_parameters(net, scramble, seed + 1)
 
@@ -31,12 +32,15 @@ def _pairs(seed, n, dim, scale=2.0):
 
 
 # ------------------------------------------------------------------------------------------------------- ICNN
+ACTS = st.sampled_from(["leaky_relu", "softplus", "celu"])
+
+
 @SETTINGS
 @given(seed=st.integers(0, 10_000), dim=st.integers(1, 5), hidden=st.integers(1, 16), layers=st.integers(1, 4),
-       scramble=st.sampled_from([0.0, 1.0, 5.0]))
-def test_icnn_is_convex_along_random_segments(seed, dim, hidden, layers, scramble):
+       scramble=st.sampled_from([0.0, 1.0, 5.0]), activation=ACTS)
+def test_icnn_is_convex_along_random_segments(seed, dim, hidden, layers, scramble, activation):
     # Convex for *every* parameter value: scrambled raw weights (even large) keep the midpoint inequality.
-    psi = _net(seed, dim, hidden, layers, scramble=scramble)
+    psi = _net(seed, dim, hidden, layers, scramble=scramble, activation=activation)
     u, v = _pairs(seed, 256, dim)
     t = torch.rand(256, 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     with torch.no_grad():
@@ -134,9 +138,11 @@ def test_icnn_state_dict_round_trip():
 # ------------------------------------------------------------------------------------------------ Brenier map
 @SETTINGS
 @given(seed=st.integers(0, 10_000), dim=st.integers(1, 6), hidden=st.integers(1, 16), layers=st.integers(1, 3),
-       lam=st.floats(1e-3, 3.0), scramble=st.sampled_from([0.0, 2.0]))
-def test_brenier_map_is_lambda_strongly_monotone_and_injective(seed, dim, hidden, layers, lam, scramble):
-    g = _net(seed, dim, hidden, layers, lam=lam, scramble=scramble)
+       lam=st.floats(1e-3, 3.0), scramble=st.sampled_from([0.0, 2.0]), activation=ACTS, scaled=st.booleans())
+def test_brenier_map_is_lambda_strongly_monotone_and_injective(seed, dim, hidden, layers, lam, scramble, activation,
+                                                                scaled):
+    # also with a learnable output scale e^a (scrambled too): e^a ψ is still convex, so the margin stays ≥ λ
+    g = _net(seed, dim, hidden, layers, lam=lam, scramble=scramble, activation=activation, scaled=scaled)
     u, v = _pairs(seed, 300, dim)
     margin = monotonicity_margin(g, u, v)
     assert margin >= lam - 1e-7
@@ -160,6 +166,42 @@ def test_brenier_jacobian_is_symmetric_hessian_plus_lambda(seed, dim, layers, la
     eig = torch.linalg.eigvalsh(jac)
     assert eig.min() >= lam - 1e-9
     assert torch.linalg.eigvalsh(hess).min() >= -1e-9  # ψ itself is convex
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "softplus", "celu"])
+def test_calibrated_output_scale_sets_the_nonlinear_part(activation):
+    # ∇(e^a ψ) = e^a ∇ψ: one evaluation sets ‖e^a ∇ψ(u)‖/‖λu‖ on the probes to the target exactly, and the map
+    # is still the gradient of the strongly convex e^a ψ + λ‖u‖²/2 with margin ≥ λ
+    torch.manual_seed(0)
+    g = BrenierMap(20, 32, 2, lam=1.5, activation=activation, scaled=True).double()
+    u = torch.randn(200, 20, dtype=torch.float64)
+    before = g.nonlinearity_ratio(u)
+    assert before < 0.05  # the ICNN's own initialisation: almost linear
+    g.calibrate(u, 0.7)
+    assert g.nonlinearity_ratio(u) == pytest.approx(0.7, rel=1e-9)
+    assert float(g.scale()) == pytest.approx(0.7 / before, rel=1e-9)
+    uu = u.clone().requires_grad_(True)
+    auto = torch.autograd.grad(g.psi(uu).sum(), uu)[0]
+    assert torch.allclose(g(u), auto, atol=1e-10)
+    v = u + 0.01 * torch.randn(200, 20, dtype=torch.float64)
+    assert monotonicity_margin(g, u, v) >= 1.5 - 1e-9
+    with pytest.raises(ValueError, match="scaled=True"):
+        BrenierMap(3, 4, 1, lam=1.0).calibrate(torch.randn(5, 3), 1.0)
+    with pytest.raises(ValueError, match="activation"):
+        BrenierMap(3, 4, 1, lam=1.0, activation="relu")
+
+
+def test_softplus_brenier_map_is_continuous_where_leaky_relu_jumps():
+    # the leaky ReLU's kink makes ∇ψ jump across {W z_1 + A u + b = 0}; a softplus (C^∞) layer does not
+    def max_jump(activation):
+        torch.manual_seed(3)
+        g = BrenierMap(1, 8, 2, lam=0.1, activation=activation).double()
+        with torch.no_grad():
+            g.potential.W_raw[0].mul_(0.0).add_(5.0)  # large positive weights: sharp, visible kinks
+        t = torch.linspace(-3, 3, 20001, dtype=torch.float64)[:, None]
+        return float(g(t).diff(dim=0).abs().max())
+
+    assert max_jump("leaky_relu") > 50 * max_jump("softplus")
 
 
 def test_brenier_map_is_gradient_of_its_potential():

@@ -324,3 +324,32 @@ def test_threads_setting_reads_identkit_threads():
     for bad in ("0", "-1", "two"):
         with pytest.raises(ValueError, match="IDENTKIT_THREADS"):
             config.threads_setting({"IDENTKIT_THREADS": bad})
+
+
+def test_tf_rmsprop_is_tensorflow_1s_update():
+    # m_0 = 1, ε inside the square root, heavy-ball momentum: three steps by hand on f(θ) = Σ c θ²
+    from identkit.neural.train import TFRMSprop, make_optimizer
+
+    theta = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    c = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    opt = make_optimizer([theta], "rmsprop_tf", lr=0.1)
+    assert isinstance(opt, TFRMSprop)
+    th, ms, mom = theta.detach().clone(), torch.ones(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    for _ in range(3):
+        opt.zero_grad()
+        (c * theta**2).sum().backward()
+        opt.step()
+        grad = 2 * c * th
+        ms = 0.9 * ms + 0.1 * grad**2
+        mom = 0.5 * mom + 0.1 * grad / torch.sqrt(ms + 1e-10)
+        th = th - mom
+        assert torch.allclose(theta.detach(), th, atol=1e-12)
+    # PyTorch's RMSprop (m_0 = 0) takes a first step ~ lr/sqrt(1 - α) = 10 lr; TF1's from m_0 = 1 does not
+    p1, p2 = torch.nn.Parameter(torch.ones(1)), torch.nn.Parameter(torch.ones(1))
+    for p, name in ((p1, "rmsprop"), (p2, "rmsprop_tf")):
+        o = make_optimizer([p], name, lr=0.01)
+        (0.05 * p**2).sum().backward()  # gradient 0.1
+        o.step()
+    assert 1 - float(p1) == pytest.approx(0.1, rel=1e-3) and 1 - float(p2) < 0.002
+    with pytest.raises(ValueError, match="rho"):
+        TFRMSprop([theta], rho=1.0)

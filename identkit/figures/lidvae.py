@@ -249,3 +249,62 @@ def lambda_sweep_figure(*, quick: bool = False, seed: int = config.DEFAULT_SEED)
     axes[0].legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+@figure("06_injective_ablation", "Ablation of the injective decoder (initial scale, λ, activation, g2 width, "
+        "optimiser): fit vs the VAE, active units, nonlinearity after training", notebook=NOTEBOOK)
+def injective_ablation_figure(*, quick: bool = False, csv=None):
+    """Three panels per variant of :data:`identkit.ablation.VARIANTS`, from the committed ablation records.
+
+    Left: held-out ELBO and IW log-likelihood minus the VAE's (mean ± sd over seeds; small dots: each seed).
+    Middle: active units (the 0.95 line is the paper's bar). Right: ``‖e^a∇ψ‖ / ‖λu‖`` of g1 and g2 after
+    training (log axis; 1 means the nonlinear part is as large as the linear one). The table's setting is bold.
+    Reads ``csv`` (default ``results/injective_ablation.csv``, written by ``python -m identkit ablation``);
+    ``quick`` changes nothing (the figure only reads records).
+    """
+    from .. import ablation, table
+
+    rows = ablation.read_ablation(csv)
+    summary = ablation.summarise_ablation(rows)
+    chosen = table.table_settings(quick=False)
+    names = [r["variant"] for r in summary]
+    y = np.arange(len(names))
+    vae = {k: np.mean([r[k] for r in rows if r["variant"] == "vae"]) for k in ("elbo", "LL")}
+    c = palette(3)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.32 * len(names) + 1.8), sharey=True)
+    for key, colour, dy, lab in (("elbo", c[0], -0.15, "ELBO"), ("LL", c[1], 0.15, "IW log-likelihood")):
+        m = np.array([r[f"{key}_vs_vae"] for r in summary])
+        sd = np.array([r[f"{key}_sd"] for r in summary])
+        axes[0].errorbar(m, y + dy, xerr=np.nan_to_num(sd), fmt="o", color=colour, ms=5, capsize=2, label=lab)
+        for i, name in enumerate(names):
+            pts = [r[key] - vae[key] for r in rows if r["variant"] == name]
+            axes[0].plot(pts, [i + dy] * len(pts), ".", color=colour, alpha=0.4, ms=4)
+    axes[0].axvline(0, color="0.3", lw=0.8)
+    axes[0].set(xlabel="minus the VAE's (nats; > 0: better fit)")
+    axes[0].legend(frameon=False, fontsize=8, loc="lower left")
+    au = np.array([r["AU"] for r in summary])
+    axes[1].errorbar(au, y, xerr=np.nan_to_num([r["AU_sd"] for r in summary]), fmt="o", color=c[2], capsize=2)
+    axes[1].axvline(0.95, color="0.3", ls="--", lw=0.8)
+    axes[1].set(xlabel="active units (fraction)", xlim=(0.5, 1.03))
+    for key, marker, lab in (("ratio_g1", "o", "g1"), ("ratio_g2", "s", "g2")):
+        axes[2].plot([r[key] for r in summary], y, marker, ls="none", color="0.25", mfc="white" if lab == "g2"
+                     else "0.25", ms=5, label=lab)
+    axes[2].axvline(1.0, color="0.3", lw=0.8)
+    axes[2].set(xscale="log", xlabel=r"$\|e^a\nabla\psi\| / \|\lambda u\|$ after training")
+    axes[2].legend(frameon=False, fontsize=8)
+    axes[0].set_yticks(y, names)
+    spec = ablation.VARIANTS
+    for tick, name in zip(axes[0].get_yticklabels(), names):
+        s = spec.get(name, {})
+        if (s.get("model") == "lidvae" and s.get("lam") == chosen.lid_lam and s.get("activation") == chosen.lid_activation
+                and s.get("init_ratio") == chosen.lid_init_ratio and s.get("icnn_hidden") is None
+                and s.get("optimizer") == chosen.optimizer):
+            tick.set_fontweight("bold")
+    axes[0].invert_yaxis()
+    for ax in axes:
+        ax.grid(axis="x", alpha=0.3)
+    sc = ablation.SCALE
+    fig.suptitle(f"Injective-decoder ablation: {sc.n_train} images, latent {sc.latent_dim}, hidden {sc.hidden}, "
+                 f"{sc.epochs} epochs, {len(ablation.SEEDS)} seeds each (bold: the table's setting)", fontsize=10)
+    fig.tight_layout()
+    return fig
