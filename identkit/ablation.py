@@ -236,8 +236,8 @@ def summarise_ablation(rows: list[dict]) -> list[dict]:
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["variant"], []).append(r)
-    vae_elbo = np.mean([r["elbo"] for r in by.get("vae", [])]) if "vae" in by else float("nan")
-    vae_ll = np.mean([r["LL"] for r in by.get("vae", [])]) if "vae" in by else float("nan")
+    vae_elbo = np.mean([r["elbo"] for r in by["vae"]]) if "vae" in by else float("nan")
+    vae_ll = np.mean([r["LL"] for r in by["vae"]]) if "vae" in by else float("nan")
     out = []
     for name in [v for v in VARIANTS if v in by] + [v for v in by if v not in VARIANTS]:
         rs = by[name]

@@ -30,7 +30,7 @@ from torch import nn
 from .. import config
 from .._checks import check_int, check_positive, check_seed
 from .models import VAE
-from .train import Method, make_generator
+from .train import Method, make_generator, tensor_sha256
 
 __all__ = [
     "BetaVAE",
@@ -86,8 +86,9 @@ def _f(t) -> float:
     return float(t.detach()) if torch.is_tensor(t) else float(t)
 
 
-def _apply_step(model, optimizer, clip_grad) -> float:
-    """Clip the gradient norm (if ``clip_grad``) and step; return the pre-clip gradient norm."""
+def _apply_step(model, optimizer, clip_grad, hold=()) -> float:
+    """Clip the gradient norm (if ``clip_grad``, jointly over every parameter with a gradient) and step; return the
+    pre-clip norm. Parameters in ``hold`` count in the norm but are not stepped (their gradient is dropped)."""
     params = [p for p in model.parameters() if p.grad is not None]
     if clip_grad is not None and clip_grad > 0 and params:
         norm = float(torch.nn.utils.clip_grad_norm_(params, clip_grad))
@@ -95,6 +96,8 @@ def _apply_step(model, optimizer, clip_grad) -> float:
         norm = float(torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in params))) if params else 0.0
     if not math.isfinite(norm):
         raise FloatingPointError(f"non-finite gradient norm ({norm}); lower the learning rate or keep clipping on")
+    for p in hold:
+        p.grad = None
     optimizer.step()
     return norm
 
@@ -513,17 +516,8 @@ class LaggingEncoder(Method):
         loss, rec, kl = self._loss(model, x, w, g)
         _check_finite(loss, step, "LaggingEncoder")
         loss.backward()
-        params = [p for p in model.parameters() if p.grad is not None]
-        if self.clip_grad is not None and self.clip_grad > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(params, self.clip_grad))  # joint, as theirs
-        else:
-            norm = float(torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in params)))
-        if not math.isfinite(norm):
-            raise FloatingPointError(f"non-finite gradient norm ({norm}) at step {step}")
-        if aggressive:  # the outer step of the aggressive phase moves the decoder only
-            for p in enc:
-                p.grad = None
-        optimizer.step()
+        # clipped jointly, as theirs; the outer step of the aggressive phase moves the decoder only
+        norm = _apply_step(model, optimizer, self.clip_grad, hold=enc if aggressive else ())
         return {"loss": _f(loss), "rec": _f(rec.mean()), "kl": _f(kl.mean()), "elbo": _f((rec - kl).mean()),
                 "kl_weight": w, "aggressive": float(aggressive), "inner_steps": float(inner), "grad_norm": norm,
                 "clipped": float(self.clip_grad is not None and norm > self.clip_grad)}
@@ -693,9 +687,7 @@ class RefinedPosterior(nn.Module):
         return [r.tobytes() for r in rows]
 
     def _generator(self, x: torch.Tensor) -> torch.Generator:
-        import hashlib
-
-        digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).digest()
+        digest = bytes.fromhex(tensor_sha256(x))
         return torch.Generator().manual_seed((int.from_bytes(digest[:6], "little") + self.seed) % (2**63))
 
     def prepare(self, x: torch.Tensor) -> "RefinedPosterior":
