@@ -22,15 +22,24 @@ $(STAMP): pyproject.toml
 	$(PIPQ) -e ".[test,notebook]"
 	@touch $@
 
-FMNIST_DIR := /usr/share/datasets/fashion-mnist
+FMNIST_DIR   := /usr/share/datasets/fashion-mnist
+FORTUNES_DIR := /usr/share/games/fortunes
 
-# Real Fashion-MNIST, offline: Debian's dataset-fashion-mnist package (MIT licence, 31 MB), where apt exists.
+# Real data, offline, from Debian packages where apt exists (each skipped when present):
+#   Fashion-MNIST: dataset-fashion-mnist (MIT licence, 31 MB);
+#   text: fortunes (≈ 15 000 short texts in 43 categories, 2.6 MB). Its `science` file is tested, not the
+#   folder: fortunes-min alone makes the folder with only 3 of the categories.
 data:
 	@if [ -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ] || [ -n "$$IDENTKIT_FASHION_MNIST" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
 		{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
 	else echo "Fashion-MNIST not found: run 'sudo apt-get install dataset-fashion-mnist' or set IDENTKIT_FASHION_MNIST"; fi
+	@if [ -f $(FORTUNES_DIR)/science ] || [ -n "$$IDENTKIT_FORTUNES" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >/dev/null; }; \
+	else echo "fortunes not found: run 'sudo apt-get install fortunes' or set IDENTKIT_FORTUNES"; fi
 
 figures: $(STAMP) data
 	$(BIN)/python -m identkit figures $(if $(QUICK),--quick,)
