@@ -49,6 +49,17 @@ def test_every_method_builds_with_the_same_encoder(tmp_path):
     assert len(sizes) == 1  # one encoder budget for all methods
 
 
+def test_second_lambda_rows_differ_from_their_model_row_only_in_lambda():
+    s = _settings()
+    for key, (base, lam) in table.INJECTIVE_LAMBDA_ROWS.items():
+        model, _ = table.build_method(key, s, 9, seed=1)
+        ref, _ = table.build_method(base, s, 9, seed=1)
+        assert type(model) is type(ref) and lam != s.lid_lam
+        assert model.decoder.g1.lam == lam and ref.decoder.g1.lam == s.lid_lam
+        assert [n for n, _ in model.named_parameters()] == [n for n, _ in ref.named_parameters()]
+        assert table.IDENTIFIABLE_TWINS[key] == table.IDENTIFIABLE_TWINS[base]
+
+
 def test_run_table_on_tiny_data_writes_csv_markdown_and_uses_the_cache(tmp_path, monkeypatch):
     train, evalx = _tiny_data()
     cache = tmp_path / "cache"
@@ -261,7 +272,12 @@ def test_commentary_reads_the_numbers():
     text = table.commentary([row("vae", 0.2, -250.0), row("lidvae", 1.0, -248.0), row("beta_vae", 0.6, -260.0)])
     assert "collapsed (AU < 50% of dims): VAE" in text
     assert "all dimensions active: LIDVAE" in text
-    assert "LIDVAE vs VAE: AU 1.00 vs 0.20" in text and "(+2.0 nats)" in text
+    assert "LIDVAE vs VAE: AU 1.00 vs 0.20" in text and "(+2.0 nats); paper's goal" in text and ": met" in text
+    # the goal needs both: AU >= 0.95 and an LL at most 1 nat below the twin
+    for au, ll, verdict in ((0.94, -248.0, "not met"), (1.0, -251.1, "not met"), (0.95, -250.9, "met")):
+        line = [t for t in table.commentary([row("vae", 0.2, -250.0), row("lidvae", au, ll)]).splitlines()
+                if t.startswith("LIDVAE vs VAE")][0]
+        assert line.endswith(f": {verdict}"), line
     assert "best LL: LIDVAE" in text and "quick mode" not in text
     assert "varies most" not in text  # no sd: one seed or no spread recorded
     rows = [dict(row("gmvae", 0.3, -250.0), AU_sd=0.4, n_seeds=3), dict(row("idgmvae", 0.5, -251.0), AU_sd=0.03,

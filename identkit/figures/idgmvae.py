@@ -5,7 +5,8 @@ f; IDGMVAE: μ_w = β1ᵀ e_w with β1 full rank and f = g2(β2ᵀ g1(·)) injec
 the model's exact one, estimated by importance sampling (:meth:`identkit.neural.models.GMVAE.cluster_posterior`).
 If w is non-identifiable, p(w|x) = p(w) = 1/C and its entropy is log C: the cluster variable has collapsed.
 
-Training is cached per process (``functools.lru_cache``) and on disk (``checkpoints/cache/``).
+The injective decoder uses the table's setting (:data:`identkit.figures.lidvae.INJECTIVE`). Training is cached
+per process (``functools.lru_cache``) and on disk (``checkpoints/cache/``).
 """
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ import torch
 from .. import config
 from ..plotting import palette
 from . import figure
+from .lidvae import INJECTIVE
 
 NOTEBOOK = "07_idgmvae"
 
 QUICK_CONFIG = dict(n_train=2000, n_eval=500, latent_dim=16, n_clusters=10, hidden=256, epochs=30, batch_size=100,
-                    optimizer="adam", lr=2e-3, lam=3.0, posterior_samples=64)
+                    optimizer="adam", lr=2e-3, posterior_samples=64, **INJECTIVE)
 FULL_CONFIG = dict(n_train=10000, n_eval=2000, latent_dim=64, n_clusters=10, hidden=512, epochs=20, batch_size=100,
-                   optimizer="adam", lr=1e-3, lam=3.0, posterior_samples=200)
+                   optimizer="adam", lr=1e-3, posterior_samples=200, **INJECTIVE)
 _NAMES = {"gmvae": "GMVAE", "idgmvae": "IDGMVAE"}
 
 
@@ -50,7 +52,8 @@ def trained_mixtures(quick: bool | None = None, seed: int = config.DEFAULT_SEED)
     out = {"models": {}, "history": {}, "config": cfg, "x_eval": x_eval, "y_eval": y_eval}
     common = dict(hidden=cfg["hidden"], seed=seed)
     builders = {"gmvae": lambda: GMVAE(784, cfg["latent_dim"], cfg["n_clusters"], **common),
-                "idgmvae": lambda: IDGMVAE(784, cfg["latent_dim"], cfg["n_clusters"], lam=cfg["lam"], **common)}
+                "idgmvae": lambda: IDGMVAE(784, cfg["latent_dim"], cfg["n_clusters"], lam=cfg["lam"],
+                                             activation=cfg["activation"], init_ratio=cfg["init_ratio"], **common)}
     for kind, build in builders.items():
         out["models"][kind], out["history"][kind] = cached_fit(
             build(), x, tag=f"07-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
@@ -64,11 +67,32 @@ def entropy(p: np.ndarray) -> np.ndarray:
     return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
 
 
+def normalized_mutual_information(a, b) -> float:
+    r"""NMI of two labelings of the same items: :math:`I(a; b) / \sqrt{H(a) H(b)}` (empirical joint, nats).
+
+    0 when the labelings are independent, 1 when each determines the other (up to renaming); the geometric-mean
+    normalisation of Strehl & Ghosh (2002). ``a`` and ``b`` are non-negative integer arrays of equal length.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"a and b must be non-empty 1-D label arrays of equal length, got shapes {a.shape}, {b.shape}")
+    if not (np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer)) or a.min() < 0 or b.min() < 0:
+        raise ValueError("a and b must hold non-negative integer labels")
+    joint = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(joint, (a, b), 1.0)
+    joint /= joint.sum()
+    h_a, h_b = entropy(joint.sum(1)), entropy(joint.sum(0))
+    if h_a == 0 or h_b == 0:
+        return 0.0
+    return float((h_a + h_b - entropy(joint.ravel())) / np.sqrt(h_a * h_b))
+
+
 @functools.lru_cache(maxsize=4)
 def cluster_summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
     """Per model: ``posterior`` p(w|x) (N, C), ``entropy`` H(p(w|x)) (N,), ``mean_entropy``, ``log_C``,
     ``usage`` (mean posterior per cluster), ``elbo`` (test), ``mean_distance`` (smallest distance between cluster
-    means in units of the prior's sd)."""
+    means in units of the prior's sd), ``nmi`` (:func:`normalized_mutual_information` of argmax_w p(w|x) with the
+    Fashion-MNIST labels of the test images)."""
     tm = trained_mixtures(quick, seed)
     cfg = tm["config"]
     out = {}
@@ -84,7 +108,8 @@ def cluster_summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) 
         h = entropy(post)
         out[kind] = {"posterior": post, "entropy": h, "mean_entropy": float(h.mean()),
                      "log_C": math.log(post.shape[1]), "usage": post.mean(0), "elbo": elbo,
-                     "mean_distance": dmin}
+                     "mean_distance": dmin,
+                     "nmi": normalized_mutual_information(post.argmax(1), np.asarray(tm["y_eval"]))}
     return out
 
 

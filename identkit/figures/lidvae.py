@@ -6,8 +6,10 @@ Training happens once per process and configuration: :func:`trained_models` and 
 ``python -m identkit figures`` never train the same model twice.
 
 Settings (:data:`QUICK_CONFIG`, :data:`FULL_CONFIG`): both models get the same encoder, decoder width, data,
-seed and optimiser. Adam is used instead of the paper's RMSprop because it reaches the collapsed regime of the
-VAE in few steps (quick mode has 600) and RMSprop's first steps (10× the learning rate) can blow up the
+seed and optimiser. The injective decoder uses the table's setting (:class:`identkit.table.TableSettings`:
+λ = 1, softplus ICNNs, nonlinear part calibrated to 0.3·λu at initialisation), chosen by the ablation of
+:mod:`identkit.ablation` (figure ``06_injective_ablation``). Adam is used instead of the paper's RMSprop
+because it reaches the collapsed regime of the VAE in few steps (quick mode has 600) and RMSprop's first steps (10× the learning rate) can blow up the
 Brenier maps at learning rates above 1e-3.
 """
 from __future__ import annotations
@@ -20,22 +22,31 @@ import torch
 
 from .. import config, metrics
 from ..plotting import palette
+from ..table import TableSettings
 from . import figure
 
 NOTEBOOK = "06_lidvae_fashion_mnist"
 
+#: The injective decoder's setting: the table's (chosen by the ablation), so lesson 06 and Table 1 agree.
+INJECTIVE = dict(lam=TableSettings.lid_lam, activation=TableSettings.lid_activation,
+                 init_ratio=TableSettings.lid_init_ratio)
 #: Quick (CI) mode: 2 000 training images, 600 steps per model.
 QUICK_CONFIG = dict(n_train=2000, n_eval=500, latent_dim=32, hidden=256, epochs=30, batch_size=100,
-                    optimizer="adam", lr=2e-3, lam=3.0, iw_samples=100, fisher_samples=4)
+                    optimizer="adam", lr=2e-3, iw_samples=100, fisher_samples=4, **INJECTIVE)
 #: Full mode: 10 000 training images, latent 64 and width 512 as in the paper, 2 000 steps per model.
 FULL_CONFIG = dict(n_train=10000, n_eval=2000, latent_dim=64, hidden=512, epochs=20, batch_size=100,
-                   optimizer="adam", lr=1e-3, lam=3.0, iw_samples=500, fisher_samples=10)
+                   optimizer="adam", lr=1e-3, iw_samples=500, fisher_samples=10, **INJECTIVE)
 #: λ values of the sweep and its (smaller) model settings.
 LAMBDAS = (0.1, 0.3, 1.0, 3.0)
 SWEEP_QUICK = dict(n_train=1000, n_eval=500, latent_dim=16, hidden=128, epochs=20, batch_size=100,
-                   optimizer="adam", lr=2e-3)
+                   optimizer="adam", lr=2e-3, activation=INJECTIVE["activation"], init_ratio=INJECTIVE["init_ratio"])
 SWEEP_FULL = dict(n_train=10000, n_eval=2000, latent_dim=32, hidden=256, epochs=15, batch_size=100,
-                  optimizer="adam", lr=1e-3)
+                  optimizer="adam", lr=1e-3, activation=INJECTIVE["activation"], init_ratio=INJECTIVE["init_ratio"])
+#: Traversals: z_k moves over μ_k(x) + t, t ∈ [−TRAVERSAL_RANGE, TRAVERSAL_RANGE], for this many test images.
+TRAVERSAL_RANGE = 3.0
+TRAVERSAL_IMAGES = 50
+#: A unit is active when Var_x E_q[z_k] reaches this (He et al. 2019's δ; the table's AU).
+ACTIVE_VAR = 0.01
 #: KL below this (nats, averaged over the evaluation set) counts as a collapsed dimension.
 COLLAPSE_KL = 0.01
 _NAMES = {"vae": "VAE", "lidvae": "LIDVAE"}
@@ -62,7 +73,7 @@ def _fit(kind: str, cfg: dict, seed: int, lam: float | None = None):
         model = VAE(784, cfg["latent_dim"], hidden=cfg["hidden"], seed=seed)
     else:
         model = LIDVAE(784, cfg["latent_dim"], hidden=cfg["hidden"], lam=cfg["lam"] if lam is None else lam,
-                       seed=seed)
+                       activation=cfg["activation"], init_ratio=cfg["init_ratio"], seed=seed)
     return cached_fit(model, x, tag=f"06-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                       optimizer=cfg["optimizer"], lr=cfg["lr"], seed=seed, progress=False)
 
@@ -92,7 +103,8 @@ def _evaluate(model, x, cfg, seed, iw=True) -> dict:
     out = {"kl_per_dim": kl_dim, "fisher": metrics.identifiability_meter(model, x, samples=cfg["fisher_samples"],
                                                                          seed=seed) if "fisher_samples" in cfg
            else None,
-           "AU": metrics.active_units(mu) / mu.shape[1], "AU_count": metrics.active_units(mu),
+           "AU": metrics.active_units(mu, ACTIVE_VAR) / mu.shape[1], "AU_count": metrics.active_units(mu, ACTIVE_VAR),
+           "active": np.var(mu, axis=0, ddof=1) >= ACTIVE_VAR,
            "KL": float(kl_dim.sum()), "collapsed": int(np.sum(kl_dim < COLLAPSE_KL)),
            "MI": metrics.mutual_information(mu, lv, seed=seed)}
     with torch.no_grad():
@@ -102,12 +114,40 @@ def _evaluate(model, x, cfg, seed, iw=True) -> dict:
     return out
 
 
+def traversal_change(model, x: torch.Tensor, *, span: float = TRAVERSAL_RANGE, steps: int = 9) -> np.ndarray:
+    r"""Per latent dimension, how much the decoded image moves along a traversal of that dimension alone.
+
+    .. math:: \Delta_k = \frac1N\sum_{i=1}^N \max_{t\in T}\,\big\|\mathbb E[x\mid z=\mu(x_i)+t e_k]
+              - \mathbb E[x\mid z=\mu(x_i)]\big\|_1,\qquad T = \mathrm{linspace}(-\text{span}, \text{span},
+              \text{steps}),
+
+    the largest total pixel change (sum of absolute changes of the Bernoulli means) over the traversal, averaged
+    over the rows of ``x``. A dimension the decoder ignores has Δ_k = 0; an injective decoder has Δ_k > 0 for
+    every k (its lower bound λ²s_min(β)|t| holds in Euclidean norm, and ‖·‖₁ ≥ ‖·‖₂).
+    """
+    ts = torch.linspace(-span, span, steps)
+    with torch.no_grad():
+        mu = model.encode(x)[0]
+        base = model.mean(mu)
+        out = np.zeros(mu.shape[1])
+        for k in range(mu.shape[1]):
+            z = mu.unsqueeze(0).repeat(steps, 1, 1)
+            z[:, :, k] += ts[:, None]
+            change = (model.mean(z.reshape(-1, mu.shape[1])).reshape(steps, *base.shape) - base).abs().sum(-1)
+            out[k] = float(change.max(0).values.mean())
+    return out
+
+
 @functools.lru_cache(maxsize=4)
 def summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
-    """Per model: AU (fraction), AU_count, KL, MI, LL (IW bound), ELBO, per-dim KL, Fisher meter, collapsed dims."""
+    """Per model: AU (fraction), AU_count, KL, MI, LL (IW bound), ELBO, per-dim KL, Fisher meter, collapsed dims,
+    ``traversal_change`` (Δ_k of :func:`traversal_change` over the first :data:`TRAVERSAL_IMAGES` test images)."""
     quick = config.resolve_quick(quick)
     tm = trained_models(quick, seed)
-    return {k: _evaluate(m, tm["x_eval"], tm["config"], seed) for k, m in tm["models"].items()}
+    out = {k: _evaluate(m, tm["x_eval"], tm["config"], seed) for k, m in tm["models"].items()}
+    for k, m in tm["models"].items():
+        out[k]["traversal_change"] = traversal_change(m, tm["x_eval"][:TRAVERSAL_IMAGES])
+    return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -129,21 +169,26 @@ def lambda_sweep(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> 
 
 
 # ---------------------------------------------------------------------------------------------- figures
-@figure("06_lidvae_kl_per_dim", "Per-dimension KL(q(z_k|x) || p(z_k)) of VAE vs LIDVAE: collapsed dims",
+@figure("06_lidvae_kl_per_dim", "Per-dimension KL(q(z_k|x) || p(z_k)) of VAE vs LIDVAE, inactive units marked",
         notebook=NOTEBOOK, cost="training")
 def kl_per_dim(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
-    """Bars of the mean KL of each latent dimension (sorted), VAE vs LIDVAE, with the collapse threshold."""
+    """Bars of the mean KL of each latent dimension (sorted), VAE vs LIDVAE; inactive units (AU criterion) pale.
+
+    One collapse criterion only, the table's: a unit is active when Var_x E_q[z_k] ≥ 0.01 (He et al.). Inactive
+    units are drawn in a pale shade; the title counts the active ones.
+    """
     s = summary(quick, seed)
     c = palette(2)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     for ax, (kind, col) in zip(axes, zip(("vae", "lidvae"), c)):
-        kl = np.sort(s[kind]["kl_per_dim"])[::-1]
-        ax.bar(np.arange(kl.size), np.maximum(kl, 1e-5), color=col, width=0.85)
-        ax.axhline(COLLAPSE_KL, color="0.3", ls="--", lw=1)
+        active = s[kind]["active"]
+        order = np.argsort(s[kind]["kl_per_dim"])[::-1]
+        kl = s[kind]["kl_per_dim"][order]
+        ax.bar(np.arange(kl.size), np.maximum(kl, 1e-5), width=0.85,
+               color=[col if a else "0.82" for a in active[order]])
         ax.set_yscale("log")
         ax.set_xlabel("latent dimension (sorted by KL)")
-        ax.set_title(f"{_NAMES[kind]}: {s[kind]['collapsed']} of {kl.size} dims with KL < {COLLAPSE_KL} "
-                     f"(AU {s[kind]['AU_count']})", fontsize=10)
+        ax.set_title(f"{_NAMES[kind]}: {int(active.sum())} of {kl.size} units active (grey: inactive)", fontsize=10)
     axes[0].set_ylabel(r"mean KL$(q(z_k|x)\,\|\,p(z_k))$ [nats]")
     fig.tight_layout()
     return fig
@@ -154,16 +199,19 @@ def kl_per_dim(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
 def identifiability_meter(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Scatter of the per-dimension expected Fisher information E(∂ log p(x|z)/∂z_k)² against the KL of the dim.
 
-    Dimensions the decoder ignores (Fisher ≈ 0: non-identifiable) are exactly those whose posterior equals the
-    prior (KL ≈ 0). The injective decoder has no such dimension.
+    Filled markers: active units; hollow: inactive ones (Var_x E_q[z_k] < 0.01). Dimensions the decoder
+    ignores (Fisher ≈ 0: non-identifiable) are those whose posterior stays at the prior (KL ≈ 0).
     """
     s = summary(quick, seed)
     c = palette(2)
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     for kind, col, mk in (("vae", c[0], "o"), ("lidvae", c[1], "s")):
-        ax.scatter(np.maximum(s[kind]["fisher"], 1e-6), np.maximum(s[kind]["kl_per_dim"], 1e-5), color=col,
-                   marker=mk, alpha=0.8, label=_NAMES[kind], edgecolor="white", lw=0.5)
-    ax.axhline(COLLAPSE_KL, color="0.3", ls="--", lw=1)
+        f, kl, act = np.maximum(s[kind]["fisher"], 1e-6), np.maximum(s[kind]["kl_per_dim"], 1e-5), s[kind]["active"]
+        ax.scatter(f[act], kl[act], color=col, marker=mk, alpha=0.8, label=f"{_NAMES[kind]} active",
+                   edgecolor="white", lw=0.5)
+        if (~act).any():
+            ax.scatter(f[~act], kl[~act], facecolor="none", edgecolor=col, marker=mk, lw=1,
+                       label=f"{_NAMES[kind]} inactive")
     ax.set(xscale="log", yscale="log", xlabel=r"identifiability meter $E\,(\partial_{z_k}\log p(x|z))^2$",
            ylabel=r"mean KL$(q(z_k|x)\,\|\,p(z_k))$")
     ax.legend(frameon=False, loc="upper left")
@@ -205,8 +253,8 @@ def reconstructions(*, quick: bool = False, seed: int = config.DEFAULT_SEED, n: 
 def traversals(*, quick: bool = False, seed: int = config.DEFAULT_SEED, steps: int = 9, image: int = 0):
     """Decode μ(x) + t e_k for t ∈ [−3, 3] along the two highest-KL dims and the lowest-KL dim of each model.
 
-    A collapsed VAE dimension leaves the image unchanged (the decoder ignores it); every LIDVAE dimension moves
-    it (the decoder is injective).
+    Row labels give the dimension's KL and Δ, the largest total pixel change along the row
+    (:func:`traversal_change` for this image); figure ``06_lidvae_traversal_change`` shows Δ for every dimension.
     """
     tm, s = trained_models(quick, seed), summary(quick, seed)
     x = tm["x_eval"][image:image + 1]
@@ -230,6 +278,35 @@ def traversals(*, quick: bool = False, seed: int = config.DEFAULT_SEED, steps: i
                                       rotation=0, ha="right", va="center", fontsize=7)
                 r += 1
     fig.tight_layout(pad=0.2)
+    return fig
+
+
+@figure("06_lidvae_traversal_change", "How much each latent dimension moves the decoded image (Δ_k, log axis), "
+        "VAE vs LIDVAE", notebook=NOTEBOOK, cost="training")
+def traversal_change_figure(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
+    """Δ_k of :func:`traversal_change` for every dimension, sorted by KL, both models (log axis; hollow: inactive).
+
+    The traversal images of ``06_lidvae_traversals`` show three dimensions per model; this shows them all, averaged
+    over :data:`TRAVERSAL_IMAGES` test images, so that "does a dimension change the image?" is read off a scale.
+    """
+    s = summary(quick, seed)
+    c = palette(2)
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for kind, col, mk in (("vae", c[0], "o"), ("lidvae", c[1], "s")):
+        order = np.argsort(s[kind]["kl_per_dim"])[::-1]
+        d, act = s[kind]["traversal_change"][order], s[kind]["active"][order]
+        k = np.arange(d.size)
+        ax.plot(k, d, "-", color=col, lw=0.8, alpha=0.6)
+        ax.scatter(k[act], d[act], color=col, marker=mk, s=18, label=f"{_NAMES[kind]} active", zorder=3)
+        if (~act).any():
+            ax.scatter(k[~act], d[~act], facecolor="white", edgecolor=col, marker=mk, s=18, lw=1,
+                       label=f"{_NAMES[kind]} inactive", zorder=3)
+    ax.set(yscale="log", xlabel="latent dimension (sorted by KL, per model)",
+           ylabel=rf"$\Delta_k$: largest $\|\Delta\,\mathbb{{E}}[x|z]\|_1$ over $t\in[-{TRAVERSAL_RANGE:g},{TRAVERSAL_RANGE:g}]$")
+    ax.set_xlim(-0.5, len(s["vae"]["traversal_change"]) - 0.5)
+    ax.legend(frameon=False, fontsize=9, loc="upper right", ncol=2)
+    ax.grid(axis="y", alpha=0.3, which="both")
+    fig.tight_layout()
     return fig
 
 

@@ -8,13 +8,14 @@ import numpy as np
 
 from .. import config
 from ..plotting import palette
+from ..table import IDENTIFIABLE_TWINS
 from . import figure
 
 __all__ = ["table1"]
 
 _TITLES = {"AU": "active units (fraction)", "KL": "KL(q(z|x) ‖ p(z))", "MI": "MI, whole evaluation set",
            "MI_batch": "MI per minibatch (He et al.)", "LL": "IW log-likelihood (nats)"}
-_IDENTIFIABLE = {"lidvae", "idgmvae"}
+_IDENTIFIABLE = set(IDENTIFIABLE_TWINS)
 
 
 def _rows(quick: bool, csv: str | Path | None):
