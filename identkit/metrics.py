@@ -63,25 +63,30 @@ def _mu_logvar(mu, logvar) -> tuple[np.ndarray, np.ndarray]:
     return m, lv
 
 
-def active_units(mu, threshold: float = 0.01) -> int:
-    """Number of active latent dimensions: ``#{k : Var_i(μ_ik) ≥ threshold}`` (He et al. 2019, δ = 0.01).
+def active_mask(mu, threshold: float = 0.01) -> np.ndarray:
+    """Which latent dimensions are active: ``Var_i(μ_ik) ≥ threshold`` (He et al. 2019, δ = 0.01), shape (K,).
 
     Parameters
     ----------
     mu : array-like, shape (N, K)
-        Posterior means ``E_{q(z|x_i)}[z]`` over the evaluation set (N ≥ 2).
+        Posterior means ``E_{q(z|x_i)}[z]`` over the evaluation set (N ≥ 2); the variance is the unbiased one.
     threshold : float
         δ > 0.
 
     Returns
     -------
-    int
+    numpy.ndarray of bool
     """
     m = _array(mu, "mu", ndim=2)
     threshold = check_positive(threshold, "threshold")
     if m.shape[0] < 2:
         raise ValueError(f"mu needs at least 2 rows to estimate a variance, got shape {m.shape}")
-    return int(np.sum(np.var(m, axis=0, ddof=1) >= threshold))
+    return np.var(m, axis=0, ddof=1) >= threshold
+
+
+def active_units(mu, threshold: float = 0.01) -> int:
+    """Number of active latent dimensions: ``#{k : Var_i(μ_ik) ≥ threshold}`` (:func:`active_mask` summed)."""
+    return int(active_mask(mu, threshold).sum())
 
 
 def kl_to_prior(mu, logvar) -> np.ndarray:

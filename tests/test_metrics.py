@@ -232,6 +232,9 @@ def test_active_units_counts_dimensions_by_variance():
     assert metrics.active_units(mu, threshold=0.001) == 4
     assert metrics.active_units(mu, threshold=0.6) == 0
     assert metrics.active_units(torch.tensor(mu)) == 3
+    # the mask says which: the three dimensions whose unbiased variance is at least 0.01
+    assert metrics.active_mask(mu).tolist() == [True, True, True, False, False]
+    assert metrics.active_mask(mu, threshold=0.001).tolist() == [True, True, True, True, False]
 
 
 def test_collapse_metrics_on_linear_gaussian(model, data):

@@ -9,8 +9,8 @@ Settings (:data:`QUICK_CONFIG`, :data:`FULL_CONFIG`): both models get the same e
 seed and optimiser. The injective decoder uses the table's setting (:class:`identkit.table.TableSettings`:
 λ = 1, softplus ICNNs, nonlinear part calibrated to 0.3·λu at initialisation), chosen by the ablation of
 :mod:`identkit.ablation` (figure ``06_injective_ablation``). Adam is used instead of the paper's RMSprop
-because it reaches the collapsed regime of the VAE in few steps (quick mode has 600) and RMSprop's first steps (10× the learning rate) can blow up the
-Brenier maps at learning rates above 1e-3.
+because it reaches the collapsed regime of the VAE in few steps (quick mode has 600) and RMSprop's first
+steps (10× the learning rate) can blow up the Brenier maps at learning rates above 1e-3.
 """
 from __future__ import annotations
 
@@ -45,10 +45,6 @@ SWEEP_FULL = dict(n_train=10000, n_eval=2000, latent_dim=32, hidden=256, epochs=
 #: Traversals: z_k moves over μ_k(x) + t, t ∈ [−TRAVERSAL_RANGE, TRAVERSAL_RANGE], for this many test images.
 TRAVERSAL_RANGE = 3.0
 TRAVERSAL_IMAGES = 50
-#: A unit is active when Var_x E_q[z_k] reaches this (He et al. 2019's δ; the table's AU).
-ACTIVE_VAR = 0.01
-#: KL below this (nats, averaged over the evaluation set) counts as a collapsed dimension.
-COLLAPSE_KL = 0.01
 _NAMES = {"vae": "VAE", "lidvae": "LIDVAE"}
 
 
@@ -100,12 +96,12 @@ def trained_models(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -
 def _evaluate(model, x, cfg, seed, iw=True) -> dict:
     mu, lv = metrics.encode_all(model, x)
     kl_dim = metrics.kl_per_dimension(mu, lv)
+    active = metrics.active_mask(mu)  # the table's AU criterion
     out = {"kl_per_dim": kl_dim, "fisher": metrics.identifiability_meter(model, x, samples=cfg["fisher_samples"],
                                                                          seed=seed) if "fisher_samples" in cfg
            else None,
-           "AU": metrics.active_units(mu, ACTIVE_VAR) / mu.shape[1], "AU_count": metrics.active_units(mu, ACTIVE_VAR),
-           "active": np.var(mu, axis=0, ddof=1) >= ACTIVE_VAR,
-           "KL": float(kl_dim.sum()), "collapsed": int(np.sum(kl_dim < COLLAPSE_KL)),
+           "active": active, "AU": float(active.mean()), "AU_count": int(active.sum()),
+           "KL": float(kl_dim.sum()),
            "MI": metrics.mutual_information(mu, lv, seed=seed)}
     with torch.no_grad():
         out["ELBO"] = float(model.elbo(torch.as_tensor(x), seed=seed).mean())
@@ -140,7 +136,7 @@ def traversal_change(model, x: torch.Tensor, *, span: float = TRAVERSAL_RANGE, s
 
 @functools.lru_cache(maxsize=4)
 def summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
-    """Per model: AU (fraction), AU_count, KL, MI, LL (IW bound), ELBO, per-dim KL, Fisher meter, collapsed dims,
+    """Per model: AU (fraction), AU_count, ``active`` (mask), KL, MI, LL (IW bound), ELBO, per-dim KL, Fisher meter,
     ``traversal_change`` (Δ_k of :func:`traversal_change` over the first :data:`TRAVERSAL_IMAGES` test images)."""
     quick = config.resolve_quick(quick)
     tm = trained_models(quick, seed)
@@ -154,7 +150,7 @@ def summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
 def lambda_sweep(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> dict:
     """Train a LIDVAE for each λ in :data:`LAMBDAS` (and a VAE reference) with a small configuration.
 
-    Returns ``{"lambdas": tuple, "lidvae": [metrics per λ], "vae": metrics}`` (AU, KL, MI, ELBO, collapsed).
+    Returns ``{"lambdas": tuple, "lidvae": [metrics per λ], "vae": metrics}`` (AU, KL, MI, ELBO, active).
     """
     quick = config.resolve_quick(quick)
     cfg = dict(SWEEP_QUICK if quick else SWEEP_FULL)
