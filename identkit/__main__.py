@@ -1,5 +1,5 @@
 """Command line: ``python -m identkit figures [--only NAME ...] [--quick] [--list]``;
-``python -m identkit table [--quick] [--seeds N] [--outdir DIR]``;
+``python -m identkit table [--dataset NAME] [--quick] [--seeds N] [--outdir DIR]``;
 ``python -m identkit ablation [--quick] [--jobs N]``."""
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--outdir", default=None, help="output folder (default: figures/)")
     fig.add_argument("--list", action="store_true", help="list figure names and exit")
     fig.set_defaults(func=_figures)
-    from .table import add_arguments  # light: table.py imports torch only when it runs
+    from .table import add_arguments  # light: the table package imports torch only when it runs
 
-    tab = sub.add_parser("table", help="train every method on Fashion-MNIST and write Table 1 (CSV + markdown)")
+    tab = sub.add_parser("table", help="train every method on one data set (Fashion-MNIST, synthetic text, fortunes, "
+                                           "Yahoo, Yelp) and write its Table 1 (CSV + markdown)")
     add_arguments(tab).set_defaults(func=_table)
     from .ablation import add_arguments as ablation_arguments
 

@@ -212,9 +212,14 @@ def _data(model, x):
         t = x.detach()
         if t.ndim != 2:
             raise ValueError(f"x must have 2 dimensions (N, D), got shape {tuple(t.shape)}")
-        if not torch.all(torch.isfinite(t)):
-            raise ValueError("x contains NaN or infinite values")
-        t = t.to(device=device, dtype=dtype)
+        if getattr(model, "likelihood", None) == "categorical":  # token ids (text models) stay integers
+            if t.is_floating_point() or t.dtype == torch.bool:
+                raise ValueError(f"x must hold integer token ids for a categorical model, got {t.dtype}")
+            t = t.to(device=device)
+        else:
+            if not torch.all(torch.isfinite(t)):
+                raise ValueError("x contains NaN or infinite values")
+            t = t.to(device=device, dtype=dtype)
     else:
         t = torch.as_tensor(as_finite_array(x, "x", ndim=2), dtype=dtype, device=device)
     d = getattr(model, "data_dim", None)

@@ -85,7 +85,7 @@ def test_run_table_on_tiny_data_writes_csv_markdown_and_uses_the_cache(tmp_path,
     assert "| VAE |" in md and "-258.8" in md
     # a second run is served from the cache: no training at all
     assert len(list(cache.glob("*/*_seed*.json"))) == len(table.METHODS)
-    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: pytest.fail("cache not used"))
+    monkeypatch.setattr(table.runs, "train_and_evaluate", lambda *a, **k: pytest.fail("cache not used"))
     again = table.run_table(quick=True, seeds=1, outdir=tmp_path / "b", progress=False, train_x=train,
                             eval_x=evalx, settings=_settings(), cache_dir=cache)
     assert [r["LL"] for r in again] == [r["LL"] for r in rows]
@@ -146,7 +146,7 @@ def test_from_cache_assembles_finished_runs_without_training(tmp_path, monkeypat
     kw = dict(quick=True, write=False, progress=False, train_x=train, eval_x=evalx, settings=_settings(),
               cache_dir=tmp_path)
     first = table.run_table(seeds=1, methods=["vae", "lidvae"], **kw)
-    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: pytest.fail("from-cache must not train"))
+    monkeypatch.setattr(table.runs, "train_and_evaluate", lambda *a, **k: pytest.fail("from-cache must not train"))
     with pytest.warns(RuntimeWarning, match="gmvae"):
         rows = table.run_table(seeds=3, methods=["vae", "gmvae", "lidvae"], train=False, **kw)
     assert [r["method"] for r in rows] == ["vae", "lidvae"] and all(r["n_seeds"] == 1 for r in rows)
@@ -168,7 +168,7 @@ def test_bad_device_is_refused(device):
 def test_mean_and_sd_are_over_seeds(tmp_path, monkeypatch):
     fake = iter([{"AU": a, "AU_count": 1, "KL": 1.0, "MI": 2.0, "LL": -10.0 - a, "train_time_s": 1.0,
                   "eval_time_s": 0.5} for a in (0.0, 0.5, 1.0)])
-    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: next(fake))
+    monkeypatch.setattr(table.runs, "train_and_evaluate", lambda *a, **k: next(fake))
     train, evalx = _tiny_data()
     (row,) = table.run_table(quick=True, seeds=3, methods=["vae"], write=False, progress=False, train_x=train,
                              eval_x=evalx, settings=_settings(), cache_dir=None)
@@ -176,7 +176,7 @@ def test_mean_and_sd_are_over_seeds(tmp_path, monkeypatch):
     assert row["LL"] == pytest.approx(-10.5) and row["KL_sd"] == 0.0 and row["n_seeds"] == 3
     md = table.render_markdown([row])
     assert "| VAE | 3 | 0.50 ± 0.50 |" in md
-    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: {
+    monkeypatch.setattr(table.runs, "train_and_evaluate", lambda *a, **k: {
         "AU": 0.0, "AU_count": 0, "KL": 1.0, "MI": 2.0, "LL": -10.0, "train_time_s": 1.0, "eval_time_s": 0.5})
     (one,) = table.run_table(quick=True, seeds=1, methods=["vae"], write=False, progress=False, train_x=train,
                              eval_x=evalx, settings=_settings(), cache_dir=None)
@@ -184,7 +184,7 @@ def test_mean_and_sd_are_over_seeds(tmp_path, monkeypatch):
 
 
 def test_quick_run_never_overwrites_a_full_table(tmp_path, monkeypatch):
-    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: {
+    monkeypatch.setattr(table.runs, "train_and_evaluate", lambda *a, **k: {
         "AU": 1.0, "AU_count": 2, "KL": 1.0, "MI": 1.0, "LL": -5.0, "train_time_s": 1.0, "eval_time_s": 1.0})
     train, evalx = _tiny_data()
     kw = dict(seeds=1, methods=["vae"], outdir=tmp_path, progress=False, train_x=train, eval_x=evalx,
@@ -197,7 +197,7 @@ def test_quick_run_never_overwrites_a_full_table(tmp_path, monkeypatch):
 
 
 def test_figure_reads_the_csv(tmp_path, monkeypatch):
-    monkeypatch.setattr(table, "train_and_evaluate", lambda *a, **k: {
+    monkeypatch.setattr(table.runs, "train_and_evaluate", lambda *a, **k: {
         "AU": 0.5, "AU_count": 1, "KL": 1.0, "MI": 1.0, "LL": -5.0, "train_time_s": 1.0, "eval_time_s": 1.0})
     train, evalx = _tiny_data()
     table.run_table(quick=True, seeds=2, methods=["vae", "idgmvae"], outdir=tmp_path, progress=False,
@@ -240,13 +240,25 @@ def test_cli_parses_and_dispatches(monkeypatch, tmp_path):
                                       "--methods", "vae", "lidvae", "--set", "n_train=100", "--epochs", "1"])
     assert args.quick and args.seeds == 2 and args.methods == ["vae", "lidvae"] and args.set == ["n_train=100"]
     seen = {}
-    monkeypatch.setattr(table, "run_table", lambda **kw: seen.update(kw) or [])
+    monkeypatch.setattr(table.cli, "run_table", lambda **kw: seen.update(kw) or [])
     assert args.func(args) == 0
     assert seen["quick"] is True and seen["seeds"] == 2 and seen["n_train"] == 100 and seen["epochs"] == 1
     assert seen["cache_dir"] == table.CACHE_DIR
     args = build_parser().parse_args(["table", "--full", "--from-cache", "--cache-dir", str(tmp_path)])
     assert args.func(args) == 0
     assert seen["cache_dir"] == str(tmp_path) and seen["train"] is False and seen["quick"] is False
+    assert seen["dataset"] == "fashion_mnist" and seen["seed_index"] is None
+    # one (dataset, method, seed) piece, as a scheduler's array job launches it
+    args = build_parser().parse_args(["table", "--dataset", "synthetic", "--methods", "idsvae", "--seed-index", "2",
+                                      "--set", "hidden=32", "--set", "lid_activation=celu"])
+    assert args.func(args) == 0
+    assert seen["dataset"] == "synthetic" and seen["seed_index"] == 2 and seen["methods"] == ["idsvae"]
+    assert seen["hidden"] == 32 and seen["lid_activation"] == "celu"
+    with pytest.raises(ValueError, match="--methods"):
+        args = build_parser().parse_args(["table", "--dataset", "synthetic", "--seed-index", "0"])
+        args.func(args)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["table", "--dataset", "mnist"])
     assert table.parse_overrides(["lr=0.01", "n_eval=None"]) == {"lr": 0.01, "n_eval": None}
     with pytest.raises(ValueError, match="--set"):
         table.parse_overrides(["bogus=1"])
@@ -328,14 +340,7 @@ def test_reevaluate_recomputes_the_metrics_from_the_saved_models(tmp_path):
     rec["MI"], rec["LL"] = 99.0, 0.0  # as if the metric code had changed
     (folder / "vae_seed20211206.json").write_text(json.dumps(rec))
     binary = torch.bernoulli(evalx.float(), generator=torch.Generator().manual_seed(_settings().data_seed))
-    import identkit.table as T
-
-    T_load = T.load_table_data
-    try:
-        T.load_table_data = lambda s: (train, binary)
-        done = table.reevaluate(folder, _settings(), progress=False)
-    finally:
-        T.load_table_data = T_load
+    done = table.reevaluate(folder, _settings(), progress=False, data=(train, binary))
     assert len(done) == 2
     back = json.loads((folder / "vae_seed20211206.json").read_text())
     first = {r["method"]: r for r in rows}
@@ -346,11 +351,7 @@ def test_reevaluate_recomputes_the_metrics_from_the_saved_models(tmp_path):
     assert sa["refined"]["LL"] == pytest.approx(first["sa_vae_refined"]["LL"], rel=1e-6)
     (folder / "vae_seed20211206.model.pt").unlink()
     with pytest.warns(RuntimeWarning, match="no saved model"):
-        try:
-            T.load_table_data = lambda s: (train, binary)
-            table.reevaluate(folder, _settings(), progress=False)
-        finally:
-            T.load_table_data = T_load
+        table.reevaluate(folder, _settings(), progress=False, data=(train, binary))
 
 
 def test_evaluation_seed_is_independent_of_the_training_seed():

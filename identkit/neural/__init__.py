@@ -20,6 +20,10 @@ _EXPORTS = {
     "LIDVAE": "models",
     "GMVAE": "models",
     "IDGMVAE": "models",
+    # text (sequential) models
+    "LSTMEncoder": "sequence",
+    "LSTMVAE": "sequence",
+    "IDSVAE": "sequence",
     "fit": "train",
     "Method": "train",
     "default_device": "train",

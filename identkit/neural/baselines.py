@@ -225,8 +225,9 @@ class KLThreshold(Method):
 
     1. ``pretrain_epochs`` epochs of the autoencoder objective (KL weight 0; z is still sampled),
        loss = −(1/B) Σ_b E_q log p(x_b|z);
-    2. the decoder is re-initialised (every module of ``model.decoder`` gets its ``reset_parameters``; the
-       encoder is kept) and the optimiser's state is cleared (the authors build fresh optimisers);
+    2. the decoder is re-initialised (``model.reset_decoder()`` when the model has one, as the text VAEs do with
+       their authors' U(−0.01, 0.01); otherwise every module of ``model.decoder`` gets its ``reset_parameters``;
+       the encoder is kept) and the optimiser's state is cleared (the authors build fresh optimisers);
     3. training with the thresholded KL ("fb = 2"),
 
        .. math:: \\mathcal L = -\\frac1B \\sum_b \\Big[\\mathbb E_q \\log p(x_b|z)
@@ -300,9 +301,12 @@ class KLThreshold(Method):
         if epoch + 1 == self.pretrain_epochs and not self.reset_done:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.reset_seed)
-                for module in model.decoder.modules():
-                    if module is not model.decoder and hasattr(module, "reset_parameters"):
-                        module.reset_parameters()
+                if hasattr(model, "reset_decoder"):  # a model with its own initialisation (the text VAEs)
+                    model.reset_decoder()
+                else:
+                    for module in model.decoder.modules():
+                        if module is not model.decoder and hasattr(module, "reset_parameters"):
+                            module.reset_parameters()
             self.reset_done, self.optimizer_reset_pending = True, True
 
     def loss(self, model, x, step, generator):

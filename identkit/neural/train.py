@@ -249,13 +249,18 @@ def check_finite_loss(loss, step: int) -> None:
             "or check the model's parameters and the data for NaN/inf")
 
 
-def _check_data(x, name: str, data_dim: int | None = None) -> torch.Tensor:
+def _check_data(x, name: str, data_dim: int | None = None, tokens: bool = False) -> torch.Tensor:
+    """``x`` as an (N, D) float tensor, or, for a categorical (text) model (``tokens``), as integer token ids."""
     if not torch.is_tensor(x):
         raise ValueError(f"{name} must be a torch.Tensor of shape (N, D), got {type(x).__name__}")
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"{name} must have shape (N, D) with N >= 1, got {tuple(x.shape)}")
     if data_dim is not None and x.shape[1] != data_dim:
         raise ValueError(f"{name} has {x.shape[1]} columns but the model's data_dim is {data_dim}")
+    if tokens:
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integer token ids (TextData.ids) for a categorical model, got {x.dtype}")
+        return x
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return x.to(torch.get_default_dtype()) if not x.is_floating_point() else x
@@ -335,9 +340,10 @@ def fit(model: nn.Module, train_x: torch.Tensor, *, method: Method | None = None
     if not isinstance(method, Method):
         raise ValueError(f"method must be an identkit.neural.train.Method, got {type(method).__name__}")
     data_dim = getattr(model, "data_dim", None)
-    train_x = _check_data(train_x, "train_x", data_dim)
+    tokens = getattr(model, "likelihood", None) == "categorical"
+    train_x = _check_data(train_x, "train_x", data_dim, tokens)
     if eval_x is not None:
-        eval_x = _check_data(eval_x, "eval_x", data_dim)
+        eval_x = _check_data(eval_x, "eval_x", data_dim, tokens)
     bernoulli = getattr(model, "likelihood", "bernoulli") == "bernoulli"
     if bernoulli and ((train_x < 0).any() or (train_x > 1).any()):
         raise ValueError("train_x must lie in [0, 1] for a Bernoulli likelihood")
