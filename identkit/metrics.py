@@ -41,6 +41,8 @@ __all__ = [
     "identifiability_meter",
     "collapse_metrics",
     "encode_all",
+    "perplexity",
+    "recovery_r2",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -348,6 +350,36 @@ def _prior_is_standard_normal(model, k: int) -> bool:
         got = model.log_prior(probe.to(device=device, dtype=dtype)).double().cpu()
     want = -0.5 * (probe.square() + _LOG_2PI).sum(-1)
     return bool(got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-3))
+
+
+def perplexity(mean_log_lik: float, x) -> float:
+    """Perplexity per predicted token, ``exp(−Σ_i log p(x_i) / Σ_i n_i)``, from the mean log-likelihood per row.
+
+    ``x`` are the rows' token ids (``TextData.ids``: ``<s> w_1 … </s> <pad> …``); n_i counts the predicted
+    tokens of row i, every non-padding id after ``<s>`` (words and ``</s>``, as He et al. count them).
+    """
+    torch = _torch()
+    from .data.text import PAD_ID
+
+    t = torch.as_tensor(x)
+    tokens_per_row = float((t[:, 1:] != PAD_ID).sum()) / t.shape[0]
+    return math.exp(-float(mean_log_lik) / tokens_per_row)
+
+
+def recovery_r2(mu, z) -> float:
+    """Fraction of the variance of a known latent ``z`` (N, d) explained by an affine map of ``mu`` (N, K).
+
+    ``R² = 1 − ‖z − [mu, 1] B‖² / ‖z − z̄‖²`` summed over the d coordinates, B the least-squares coefficients
+    fitted on the same rows (K + 1 parameters per coordinate: negligible optimism for N in the hundreds, K small).
+    """
+    mu = _array(mu, "mu", ndim=2)
+    z = _array(z, "z", ndim=2)
+    if len(mu) != len(z):
+        raise ValueError(f"mu and z must have the same number of rows, got {len(mu)} and {len(z)}")
+    design = np.column_stack([mu, np.ones(len(mu))])
+    coef, *_ = np.linalg.lstsq(design, z, rcond=None)
+    resid = z - design @ coef
+    return float(1.0 - (resid ** 2).sum() / ((z - z.mean(0)) ** 2).sum())
 
 
 def collapse_metrics(model, x, seed: int = 0, samples: int = 500, batch_size: int = 100,

@@ -341,3 +341,17 @@ def test_value_errors():
         metrics.collapse_metrics(model, x, seed=0, threshold=0.0)
     with pytest.raises(ValueError, match="batch_size"):
         metrics.iw_loglik(model, x, batch_size=0)
+
+
+def test_perplexity_counts_words_and_end_marker_and_recovery_r2_is_a_least_squares_fit():
+    # two rows: <s> a b </s> (3 predicted tokens) and <s> a </s> <pad> (2): 5 tokens, mean LL -4 per row
+    x = torch.tensor([[1, 5, 6, 2], [1, 5, 2, 0]])
+    assert metrics.perplexity(-4.0, x) == pytest.approx(np.exp(8.0 / 5.0))
+    g = np.random.default_rng(0)
+    z = g.normal(size=(200, 2))
+    assert metrics.recovery_r2(z @ np.array([[2.0, 1.0], [0.5, -3.0]]) + 4.0, z) == pytest.approx(1.0, abs=1e-12)
+    mu = z[:, :1] + 0.0  # the first coordinate only: R² = its share of the variance
+    want = 1.0 - ((z[:, 1] - z[:, 1].mean()) ** 2).sum() / ((z - z.mean(0)) ** 2).sum()
+    assert metrics.recovery_r2(mu, z) == pytest.approx(want, abs=0.02)
+    with pytest.raises(ValueError, match="same number of rows"):
+        metrics.recovery_r2(mu[:10], z)

@@ -7,15 +7,15 @@ from pathlib import Path
 
 from .. import config
 from .._checks import check_int
-from .datasets import get_dataset
+from .datasets import DATASETS, get_dataset
 from .fashion_mnist import FASHION_MNIST
 from .render import render_markdown
 from .runs import CACHE_DIR, cache_folder, load_table_data, reevaluate, run_table, table_settings
-from .text import TEXT_DATASET_NAMES, TEXT_METHODS
+from .text import TEXT_METHODS
 
 __all__ = ["add_arguments", "parse_overrides", "main"]
 
-_DATASET_NAMES = ("fashion_mnist", *TEXT_DATASET_NAMES)
+_DATASET_NAMES = tuple(DATASETS)  # every registered data set (importing the modules above registered them)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

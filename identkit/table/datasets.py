@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 from .. import config
 
-__all__ = ["MethodSettings", "TableDataset", "DATASETS", "register", "get_dataset", "dataset_of", "settings_key",
-           "training_method"]
+__all__ = ["DERIVED_ROWS", "MethodSettings", "TableDataset", "DATASETS", "register", "get_dataset", "dataset_of",
+           "settings_key", "training_method"]
 
 
 def settings_key(settings) -> str:
@@ -94,6 +94,11 @@ class MethodSettings:
     def key(self) -> str:
         """A short hash of the settings (the cache folder name)."""
         return settings_key(self)
+
+
+#: Rows derived from a method's records rather than trained on their own: SA-VAE evaluated at its refined
+#: variational parameters (Kim et al.'s evaluation), beside the row at the encoder's output.
+DERIVED_ROWS: dict[str, tuple[str, str, str]] = {"sa_vae_refined": ("sa_vae", "refined", "SA-VAE (refined q)")}
 
 
 def training_method(key: str, settings, seed: int, val_x=None):

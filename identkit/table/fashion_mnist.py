@@ -53,7 +53,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import config
-from .datasets import MethodSettings, TableDataset, register, training_method
+from .datasets import DERIVED_ROWS, MethodSettings, TableDataset, register, training_method
 
 __all__ = [
     "PAPER_FASHION_MNIST",
@@ -110,9 +110,6 @@ IDENTIFIABLE_TWINS.update({k: IDENTIFIABLE_TWINS[base] for k, (base, _) in INJEC
 PAPER_LABELS: dict[str, str] = {"vae": "VAE", "sa_vae": "SA-VAE", "lagging": "Lagging VAE",
                                 "beta_vae": "β-VAE (0.2)", "idgmvae": "LIDGMVAE"}
 
-#: Rows derived from a method's records rather than trained on their own: SA-VAE evaluated at its refined
-#: variational parameters (Kim et al.'s evaluation), beside the row at the encoder's output.
-DERIVED_ROWS: dict[str, tuple[str, str, str]] = {"sa_vae_refined": ("sa_vae", "refined", "SA-VAE (refined q)")}
 #: Epochs of the full-mode table.
 FULL_EPOCHS = 50
 #: The committed per-run records of the paper-scale (full-mode) table, one JSON per (method, seed).

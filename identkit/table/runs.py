@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 import warnings
 from pathlib import Path
@@ -105,20 +104,19 @@ def evaluate_run(key: str, settings: Settings, model, method, eval_x, seed: int)
     eseed = evaluation_seed(settings, seed)
     kw = dict(seed=eseed, samples=settings.iw_samples, mi_batch_size=settings.mi_batch_size)
 
-    def measure(m) -> dict:
+    def measure(m) -> tuple[dict, dict]:
         res = metrics.collapse_metrics(m, eval_x, **kw)
         out = {k: float(res[k]) for k in BASE_METRICS}
         out["AU_count"] = int(res["AU_count"])
         if spec.extra_metrics is not None:
             out.update(spec.extra_metrics(m, eval_x, settings, out))
-        return out
+        return out, res
 
-    row = measure(model)
-    n = int(eval_x.shape[0])
-    row.update(MI_ceiling=math.log(n), MI_batch_ceiling=math.log(min(settings.mi_batch_size, n)), eval_seed=eseed)
+    row, res = measure(model)
+    row.update(MI_ceiling=float(res["MI_ceiling"]), MI_batch_ceiling=float(res["MI_batch_ceiling"]), eval_seed=eseed)
     if key == "sa_vae":
         refined = method.refined_posterior(model, seed=eseed, batch_size=settings.batch_size).prepare(eval_x)
-        row["refined"] = measure(refined)
+        row["refined"] = measure(refined)[0]
     return row
 
 

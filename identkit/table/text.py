@@ -31,12 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-
-import numpy as np
 
 from .. import config
-from .datasets import MethodSettings, TableDataset, register, training_method
+from .datasets import DERIVED_ROWS, MethodSettings, TableDataset, dataset_of, register, training_method
 
 __all__ = ["TEXT_METHODS", "TEXT_DATASET_NAMES", "PAPER_SYNTHETIC", "PAPER_YAHOO", "TextTableSettings",
            "text_base_settings", "build_text_method", "load_text_table_data", "load_text_validation_data",
@@ -196,7 +193,7 @@ def build_text_method(key: str, settings: TextTableSettings, vocab_size: int, se
     from ..neural.sequence import IDSVAE, LSTMVAE
     from ..neural.train import Method
 
-    _spec(settings).check_method(key)
+    dataset_of(settings).check_method(key)
     s = settings
     common = dict(latent_dim=s.latent_dim, embed_dim=s.embed_dim, hidden=s.hidden, dropout_in=s.dropout_in,
                   dropout_out=s.dropout_out, seed=seed)
@@ -208,17 +205,12 @@ def build_text_method(key: str, settings: TextTableSettings, vocab_size: int, se
 
 def text_metrics(model, eval_x, settings: TextTableSettings, row: dict) -> dict:
     """Perplexity from the row's LL and, on the synthetic data, ``R2_z`` (recovery of the true latent)."""
-    tokens = float((eval_x[:, 1:] != 0).sum()) / eval_x.shape[0]  # predicted tokens per document (words + </s>)
-    out = {"PPL": math.exp(-row["LL"] / tokens)}
-    if settings.dataset == "synthetic":
-        from ..metrics import encode_all
+    from .. import metrics
 
-        mu, _ = encode_all(model, eval_x)
-        z = _data(settings, "test", settings.n_eval).z.double().numpy()
-        design = np.column_stack([mu, np.ones(len(mu))])
-        coef, *_ = np.linalg.lstsq(design, z, rcond=None)
-        resid = z - design @ coef
-        out["R2_z"] = float(1.0 - (resid ** 2).sum() / ((z - z.mean(0)) ** 2).sum())
+    out = {"PPL": metrics.perplexity(row["LL"], eval_x)}
+    if settings.dataset == "synthetic":
+        mu, _ = metrics.encode_all(model, eval_x)
+        out["R2_z"] = metrics.recovery_r2(mu, _data(settings, "test", settings.n_eval).z.double().numpy())
     return out
 
 
@@ -240,7 +232,7 @@ def _register(name: str, title: str, paper: dict, metrics: tuple) -> TableDatase
         paper_labels=_PAPER_LABELS if paper else {}, twins={"idsvae": "vae"}, metrics=metrics,
         load=load_text_table_data, load_validation=load_text_validation_data, data_dim=_vocab_size,
         build=build_text_method, describe=_describe, results_dir=config.REPO_ROOT / "results" / f"table1_{name}_runs",
-        relative_cost=_RELATIVE_COST, derived_rows={"sa_vae_refined": ("sa_vae", "refined", "SA-VAE (refined q)")},
+        relative_cost=_RELATIVE_COST, derived_rows=DERIVED_ROWS,
         extra_metrics=text_metrics, paper_note=_PAPER_NOTE[name]))
 
 
@@ -250,6 +242,3 @@ FORTUNES = _register("fortunes", "fortunes", {}, _TEXT_METRICS)
 YAHOO = _register("yahoo", "Yahoo", PAPER_YAHOO, _TEXT_METRICS)
 YELP = _register("yelp", "Yelp", {}, _TEXT_METRICS)
 
-
-def _spec(settings: TextTableSettings) -> TableDataset:
-    return {"synthetic": SYNTHETIC, "fortunes": FORTUNES, "yahoo": YAHOO, "yelp": YELP}[settings.dataset]
