@@ -586,7 +586,7 @@ def _code_fingerprint() -> str:
 
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("icnn.py", "linear.py", "decoders.py", "models.py", "train.py"):
+    for name in ("icnn.py", "linear.py", "decoders.py", "models.py", "sequence.py", "train.py"):
         f = here / name
         h.update(f.read_bytes() if f.exists() else b"")
     return h.hexdigest()[:16]
