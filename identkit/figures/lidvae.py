@@ -174,18 +174,23 @@ def kl_per_dim(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     units are drawn in a pale shade; the title counts the active ones.
     """
     s = summary(quick, seed)
-    c = palette(2)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-    for ax, (kind, col) in zip(axes, zip(("vae", "lidvae"), c)):
-        active = s[kind]["active"]
-        order = np.argsort(s[kind]["kl_per_dim"])[::-1]
-        kl = s[kind]["kl_per_dim"][order]
+    return kl_bars([(_NAMES[kind], s[kind]["kl_per_dim"], s[kind]["active"]) for kind in ("vae", "lidvae")])
+
+
+def kl_bars(panels, figsize=(10, 3.4)):
+    """One panel per ``(name, kl_per_dim, active)``: bars of each dimension's mean KL, sorted, log axis; inactive
+    units (the AU criterion, ``active`` False) in grey. Shared by lessons 06 and 09."""
+    c = palette(len(panels))
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=True)
+    for ax, (name, kl_per, active), col in zip(np.atleast_1d(axes), panels, c):
+        order = np.argsort(kl_per)[::-1]
+        kl = kl_per[order]
         ax.bar(np.arange(kl.size), np.maximum(kl, 1e-5), width=0.85,
                color=[col if a else "0.82" for a in active[order]])
         ax.set_yscale("log")
         ax.set_xlabel("latent dimension (sorted by KL)")
-        ax.set_title(f"{_NAMES[kind]}: {int(active.sum())} of {kl.size} units active (grey: inactive)", fontsize=10)
-    axes[0].set_ylabel(r"mean KL$(q(z_k|x)\,\|\,p(z_k))$ [nats]")
+        ax.set_title(f"{name}: {int(active.sum())} of {kl.size} units active (grey: inactive)", fontsize=10)
+    np.atleast_1d(axes)[0].set_ylabel(r"mean KL$(q(z_k|x)\,\|\,p(z_k))$ [nats]")
     fig.tight_layout()
     return fig
 
