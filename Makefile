@@ -1,7 +1,8 @@
 # identkit: two commands.
 #   make figures   regenerate every figure into figures/ (PNG + PDF)
 #   make test      run every test: unit tests and the notebooks under nbval (quick mode)
-# Both create .venv on first use (idempotent). Other targets: notebooks, benchmark, data, clean.
+#   make book      render the lessons and solutions (committed outputs) and the API reference: build/book/index.html
+# All create .venv on first use (idempotent). Other targets: notebooks, benchmark, data, book-deps, clean.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.identkit-installed
 PIPQ   := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 export PYTHONHASHSEED := 0
 
-.PHONY: figures test notebooks benchmark data venv clean
+.PHONY: figures test notebooks benchmark data book book-deps venv clean
 
 venv: $(STAMP)
 
@@ -19,7 +20,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(PIPQ) "torch==2.13.0"
-	$(PIPQ) -e ".[test,notebook]"
+	$(PIPQ) -e ".[test,notebook,book]"
 	@touch $@
 
 FMNIST_DIR   := /usr/share/datasets/fashion-mnist
@@ -41,13 +42,34 @@ data:
 		{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >/dev/null; }; \
 	else echo "fortunes not found: run 'sudo apt-get install fortunes' or set IDENTKIT_FORTUNES"; fi
 
+# The book's offline tools, from Debian packages where apt exists (each skipped when present): MathJax 2
+# (libjs-mathjax, for the formulas; or set IDENTKIT_MATHJAX to a MathJax 2.7 folder) and Chromium (chromium,
+# the headless browser of the book's rendering test; the test is skipped without it).
+MATHJAX_DIR := /usr/share/javascript/mathjax
+book-deps:
+	@if [ -f $(MATHJAX_DIR)/MathJax.js ] || [ -n "$$IDENTKIT_MATHJAX" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjs-mathjax >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjs-mathjax >/dev/null; }; \
+	else echo "MathJax not found: run 'sudo apt-get install libjs-mathjax' or set IDENTKIT_MATHJAX"; fi
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$IDENTKIT_BROWSER" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+	else echo "Chromium not found: the book's browser test will be skipped ('sudo apt-get install chromium')"; fi
+
+# Nothing is executed: the pages show the committed outputs (make notebooks refreshes them). Warnings are errors.
+book: $(STAMP) book-deps
+	$(BIN)/sphinx-build -W --keep-going -q -b html -c book . build/book
+	@echo "The book: build/book/index.html (open it in a browser, or: $(BIN)/python -m http.server -d build/book)"
+
 figures: $(STAMP) data
 	$(BIN)/python -m identkit figures $(if $(QUICK),--quick,)
 
 # Tests run on every core (pytest-xdist; --dist loadscope keeps each notebook's cells, in order, on one worker),
 # one torch/BLAS thread per worker so that the workers do not oversubscribe the cores.
 TEST_WORKERS ?= auto
-test: $(STAMP) data
+test: $(STAMP) data book-deps
 	IDENTKIT_QUICK=1 IDENTKIT_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout 900 \
 		-n $(TEST_WORKERS) --dist loadscope --durations=15 $(PYTEST_ARGS)

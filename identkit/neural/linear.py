@@ -39,6 +39,8 @@ def orthonormal_columns(raw: torch.Tensor) -> torch.Tensor:
 class FullRankLinear(nn.Module):
     """``y = x β (+ b)``, β = U diag(s) Vᵀ of shape (in, out), full column-rank by construction.
 
+    The current β is the property :attr:`weight`, recomputed from the parameters.
+
     Parameters
     ----------
     in_features, out_features : int
@@ -47,11 +49,6 @@ class FullRankLinear(nn.Module):
         Lower bound (> 0) on every singular value of β.
     bias : bool
         Add a learnable bias ``b`` (does not affect injectivity). Default False (the paper's ``βᵀ g1(z)``).
-
-    Attributes
-    ----------
-    weight : torch.Tensor, shape (in_features, out_features)
-        The current β (recomputed from the parameters).
     """
 
     def __init__(self, in_features: int, out_features: int, min_singular: float = 0.1, bias: bool = False):
@@ -86,7 +83,7 @@ class FullRankLinear(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        """β = U diag(s) Vᵀ, shape (in_features, out_features)."""
+        """β = U diag(s) Vᵀ, shape (in_features, out_features), recomputed from the parameters at every call."""
         u = orthonormal_columns(self.u_raw)
         v = orthonormal_columns(self.v_raw)
         return (u * self.singular_values()) @ v.T
