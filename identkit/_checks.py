@@ -74,3 +74,11 @@ def check_psd(cov, name: str, *, strict: bool = True, tol: float = 1e-12) -> np.
 def check_seed(seed, name: str = "seed") -> int:
     """Seeds are non-negative integers (every stochastic step in identkit takes one)."""
     return check_int(seed, name, minimum=0)
+
+
+def check_token_ids(t, name: str):
+    """``t`` unchanged if it is a tensor of integer token ids (a categorical model's data); else a ValueError
+    naming ``name`` (floating, complex and boolean dtypes are refused: text enters as ``TextData.ids``)."""
+    if t.is_floating_point() or t.is_complex() or str(t.dtype) == "torch.bool":
+        raise ValueError(f"{name} must hold integer token ids (TextData.ids) for a categorical model, got {t.dtype}")
+    return t

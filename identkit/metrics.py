@@ -30,7 +30,7 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from ._checks import as_finite_array, check_int, check_positive, check_seed
+from ._checks import as_finite_array, check_int, check_positive, check_seed, check_token_ids
 
 __all__ = [
     "active_units",
@@ -215,9 +215,7 @@ def _data(model, x):
         if t.ndim != 2:
             raise ValueError(f"x must have 2 dimensions (N, D), got shape {tuple(t.shape)}")
         if getattr(model, "likelihood", None) == "categorical":  # token ids (text models) stay integers
-            if t.is_floating_point() or t.dtype == torch.bool:
-                raise ValueError(f"x must hold integer token ids for a categorical model, got {t.dtype}")
-            t = t.to(device=device)
+            t = check_token_ids(t, "x").to(device=device)
         else:
             if not torch.all(torch.isfinite(t)):
                 raise ValueError("x contains NaN or infinite values")

@@ -127,10 +127,10 @@ def likelihood_spread(log_lik) -> np.ndarray:
 
 
 class DiscreteToy:
-    r"""A discrete latent with a Gaussian likelihood whose dependence on z is set by a *strength* s.
+    r"""A discrete latent with a Gaussian likelihood whose dependence on z is set by a *strength* a.
 
-    z ∈ {0, …, K−1} with prior π (any, not necessarily uniform), x | z ~ N(s·(z − c), 1), c = (K−1)/2.
-    At s = 0 the likelihood is constant in z (non-identifiable) so p(z|x) = π exactly; for s ≠ 0 it is
+    z ∈ {0, …, K−1} with prior π (any, not necessarily uniform), x | z ~ N(a·(z − c), 1), c = (K−1)/2.
+    At a = 0 the likelihood is constant in z (non-identifiable) so p(z|x) = π exactly; for a ≠ 0 it is
     identifiable and the posterior moves away from the prior.
 
     Parameters
@@ -165,7 +165,7 @@ class DiscreteToy:
     def expected_kl(self, strength: float, n: int = 4000, seed: int = 0) -> float:
         r"""E_x[KL(p(z|x) ‖ p(z))] under the model's own marginal p(x) — the mutual information I(x; z).
 
-        Monte Carlo with ``n`` seeded draws (z ~ π, x ~ N(s(z − c), 1)).
+        Monte Carlo with ``n`` seeded draws (z ~ π, x ~ N(a(z − c), 1)).
         """
         n = check_int(n, "n")
         rng = np.random.default_rng(seed)
@@ -176,9 +176,9 @@ class DiscreteToy:
 
 
 class GaussianToy:
-    r"""A continuous latent: z ~ N(0, 1), x | z ~ N(s·z, σ²), the strength s setting how much x says about z.
+    r"""A continuous latent: z ~ N(0, 1), x | z ~ N(a·z, σ²), the strength a setting how much x says about z.
 
-    Closed-form posterior z | x ~ N(s x / (s² + σ²), σ² / (s² + σ²)); at s = 0 it is the prior N(0, 1) exactly.
+    Closed-form posterior z | x ~ N(a x / (a² + σ²), σ² / (a² + σ²)); at a = 0 it is the prior N(0, 1) exactly.
     :meth:`grid_posterior` computes the same by quadrature, as an independent check.
     """
 
@@ -201,7 +201,7 @@ class GaussianToy:
         """The posterior of z for one observation by quadrature on ``grid``.
 
         The default grid (6001 points) spans [−12, 12] and at least 12 posterior standard deviations on either side
-        of the likelihood's peak in z, x s/(s² + σ²) (a strong, far observation moves the posterior out of
+        of the likelihood's peak in z, x a/(a² + σ²) (a strong, far observation moves the posterior out of
         [−12, 12]).
         """
         s = float(as_finite_array(strength, "strength", ndim=0))
@@ -216,7 +216,7 @@ class GaussianToy:
         return GridPosterior(g, log_prior + stats.norm.logpdf(xv, loc=s * g, scale=self.sigma), log_prior)
 
     def mutual_information(self, strength: float) -> float:
-        r"""I(x; z) = E_x KL(p(z|x) ‖ p(z)) = ½ log(1 + s²/σ²), in nats."""
+        r"""I(x; z) = E_x KL(p(z|x) ‖ p(z)) = ½ log(1 + a²/σ²) (a the strength), in nats."""
         s = float(as_finite_array(strength, "strength", ndim=0))
         return float(0.5 * np.log1p(s**2 / self.sigma**2))
 
@@ -224,8 +224,9 @@ class GaussianToy:
 def location_mixture_population_loglik(separation, weight: float = 0.5, order: int = 80) -> np.ndarray:
     r"""Population log-likelihood of a two-component location mixture fitted to N(0, 1) data.
 
-    Data x ~ N(0, 1); model p(x; δ) = w N(x; m1, 1) + (1−w) N(x; m2, 1) with the means placed so that the
-    model's mean matches the data's (m1 = (1−w)δ, m2 = −wδ), δ the separation. Returns
+    Data x ~ N(0, 1); model p(x; δ) = π N(x; m1, 1) + (1−π) N(x; m2, 1), π = ``weight`` the prior probability of
+    the cluster label w = 1, with the means placed so that the model's mean matches the data's (m1 = (1−π)δ,
+    m2 = −πδ), δ the separation. Returns
     E_{x∼N(0,1)}[log p(x; δ)] for each δ by Gauss–Hermite quadrature of ``order`` nodes. It is maximal, equal to
     −½ log(2π) − ½ (the entropy bound), exactly at δ = 0, where the cluster label is non-identifiable: the global
     optimum is a collapsed model.

@@ -367,7 +367,7 @@ def test_torch_training_errors():
 
 
 def test_kinked_fold_of_the_experiment_is_accurate_at_its_fixed_order():
-    """The fold c(|w| − 3) is evaluated with the prior-centred rule of COLLAPSE_SETUP["fold_order"]: check its
+    """The fold c(|z| − 3) is evaluated with the prior-centred rule of COLLAPSE_SETUP["fold_order"]: check its
     log p(x | z) on one-cluster data against scipy quad split at the kink w = 0 (both clusters give the same)."""
     from identkit.neural.exact_gmvae import COLLAPSE_SETUP, curve, fold_decoder
 

@@ -401,12 +401,14 @@ class BetaMixtureGMM:
 
     # ------------------------------------------------------------------ maximum likelihood
     def fit_mle(self, x, alpha=None, *, n_init: int = 4, seed: int = config.DEFAULT_SEED) -> MLEFit:
-        r"""Maximum-likelihood (μ1, μ2, σ1, σ2) for data x, with α free (default) or held at a given value.
+        r"""A local maximum of the likelihood in (μ1, μ2, σ1, σ2) for data x, with α free (default) or held fixed.
 
-        Maximises (1/n) Σ_i log(α N(x_i; μ1, σ1²) + (1 − α) N(x_i; μ2, σ2²)) by L-BFGS-B with the analytic
-        gradient, over the unconstrained parameters (μ1, μ2, log σ1, log σ2[, logit α]). With α free this is the
-        joint maximiser over (α, θ); for large n it agrees with the maximiser of the marginal likelihood
-        ∫ p(x | α; θ) p(α) dα to O(1/n). The prior (a, b) is not used.
+        Ascends (1/n) Σ_i log(α N(x_i; μ1, σ1²) + (1 − α) N(x_i; μ2, σ2²)) by L-BFGS-B with the analytic
+        gradient, over the unconstrained parameters (μ1, μ2, log σ1, log σ2[, logit α]), and returns the best end
+        point of its starts. It is not "the" maximum-likelihood estimate: with free σ this likelihood is unbounded
+        (σ → 0 on one data point), so there is no global maximum, only local ones. With α free it is a joint local
+        maximiser over (α, θ); near a well-separated optimum and for large n it agrees with a maximiser of the
+        marginal likelihood ∫ p(x | α; θ) p(α) dα to O(1/n). The prior (a, b) is not used.
 
         Starts (deterministic): one from the data quartiles (μ = 25 % and 75 % quantiles, σ = sd/2, α = 0.5 or the
         fixed value) and ``n_init − 1`` seeded random ones (means drawn from the data, σ = sd, α ~ U(0.2, 0.8)); the

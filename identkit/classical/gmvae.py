@@ -1,30 +1,32 @@
-r"""Gaussian-mixture VAE with the **exact** cluster posterior p(z | x), by Gauss–Hermite quadrature over w.
+r"""Gaussian-mixture VAE with the **exact** cluster posterior p(w | x), by Gauss–Hermite quadrature over z.
 
-The model of the talk (Wang, Blei & Cunningham 2021)::
+The model of the talk (Wang, Blei & Cunningham 2021), in the tutorial's notation (w the cluster label, z the
+continuous latent; the talk's GMVAE slide swaps the two letters, and so do the variable names of this module:
+in the code ``z`` holds cluster labels and ``w`` continuous latents)::
 
-    z_i ~ Categorical(1/K),   w_i | z_i ~ N(μ_{z_i}, Σ_{z_i}),   x_i | w_i ~ N(f(w_i), σ² I_m),
+    w_i ~ Categorical(1/K),   z_i | w_i ~ N(μ_{w_i}, Σ_{w_i}),   x_i | z_i ~ N(f(z_i), σ² I_m),
 
-with w ∈ R^d (d ∈ {1, 2}) and any decoder f: R^d → R^m. The cluster label z is the latent whose
-identifiability is at stake: z is non-identifiable at f exactly when p(x | z = k) is the same for every k,
-and then (Bayes) p(z | x) = 1/K for every x — posterior collapse with exact inference.
+with z ∈ R^d (d ∈ {1, 2}) and any decoder f: R^d → R^m. The cluster label w is the latent whose
+identifiability is at stake: w is non-identifiable at f exactly when p(x | w = k) is the same for every k,
+and then (Bayes) p(w | x) = 1/K for every x — posterior collapse with exact inference.
 
 The per-cluster marginal
 
-.. math:: p(x | z = k) = ∫ N(w; μ_k, Σ_k) N(x; f(w), σ² I_m) dw
+.. math:: p(x | w = k) = ∫ N(z; μ_k, Σ_k) N(x; f(z), σ² I_m) dz
 
 is computed by the Gauss–Hermite rule transformed by the Cholesky factor L_k of Σ_k (tensor grid for d = 2):
 with Hermite nodes t_j and weights ω_j (``numpy.polynomial.hermite.hermgauss``),
 
-.. math:: p(x | z = k) ≈ π^{-d/2} Σ_j ω_j N(x; f(μ_k + √2 L_k t_j), σ² I_m),
+.. math:: p(x | w = k) ≈ π^{-d/2} Σ_j ω_j N(x; f(μ_k + √2 L_k t_j), σ² I_m),
 
-evaluated in log space (logsumexp over nodes, then over k). For an affine f(w) = A w + b the marginal is
-Gaussian in closed form, x | z = k ~ N(A μ_k + b, A Σ_k Aᵀ + σ² I) (:func:`affine_cluster_log_likelihood`).
+evaluated in log space (logsumexp over nodes, then over k). For an affine f(z) = A z + b the marginal is
+Gaussian in closed form, x | w = k ~ N(A μ_k + b, A Σ_k Aᵀ + σ² I) (:func:`affine_cluster_log_likelihood`).
 
 Nodes placed by the prior miss a likelihood that is narrow compared with it (small σ, a steep decoder), so by
 default (``order=None``) every (x_i, k) gets its own rule, centred where its integrand
-h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) has its mass (:func:`adaptive_rule`): the modes of h_ik and their
+h_ik(z) = N(z; μ_k, Σ_k) N(x_i; f(z), σ² I) has its mass (:func:`adaptive_rule`): the modes of h_ik and their
 Laplace covariances, a Gauss–Hermite rule on each, glued by a partition of unity, and the order doubled until
-neither p(z | x_i) nor log p(x_i) changes by more than ``tol``. A fixed ``order=`` gives the prior-centred rule
+neither p(w | x_i) nor log p(x_i) changes by more than ``tol``. A fixed ``order=`` gives the prior-centred rule
 above.
 """
 from __future__ import annotations
@@ -60,7 +62,7 @@ __all__ = [
 #: Order of the prior-centred rule per latent dimension (d = 1: 96 nodes; d = 2: 48 × 48 = 2 304 per cluster),
 #: used when a fixed ``order`` is asked for and by :func:`identkit.neural.exact_gmvae.gh_log_marginal`.
 DEFAULT_ORDER = {1: 96, 2: 48}
-#: Default tolerance of the adaptive rule: doubling its order changes no p(z = k | x) and no log p(x) by more.
+#: Default tolerance of the adaptive rule: doubling its order changes no p(w = k | x) and no log p(x) by more.
 DEFAULT_TOL = 1e-8
 _HERMGAUSS_MAX = 150  # above this order the nodes come from scipy.special.roots_hermite
 _CHUNK_ELEMENTS = 2**22  # cap on the (n_chunk, K, Q, m) residual array (32 MiB of float64)
@@ -133,11 +135,11 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 
 def cluster_nodes(means: np.ndarray, covs: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""Quadrature nodes in w-space for every cluster and the shared normalised log weights.
+    r"""Quadrature nodes in the space of the continuous latent z for every cluster, and the shared log weights.
 
-    Returns ``w`` of shape (K, Q, d) with w_{kj} = μ_k + √2 L_k t_j (L_k the Cholesky factor of Σ_k) and
+    Returns the nodes, of shape (K, Q, d), z_{kj} = μ_k + √2 L_k t_j (L_k the Cholesky factor of Σ_k) and
     ``log_weights`` of shape (Q,) equal to log ω_j − (d/2) log π, so that
-    E_{N(μ_k, Σ_k)}[g(w)] ≈ Σ_j exp(log_weights_j) g(w_{kj}).
+    E_{N(μ_k, Σ_k)}[g(z)] ≈ Σ_j exp(log_weights_j) g(z_{kj}).
     """
     means, covs = check_mixture(means, covs)
     d = means.shape[1]
@@ -151,8 +153,8 @@ def cluster_nodes(means: np.ndarray, covs: np.ndarray, order: int) -> tuple[np.n
 # Decoders
 # ----------------------------------------------------------------------------------------------------------------
 class AffineDecoder:
-    r"""The affine decoder f(w) = A w + b (A of shape (m, d), b of shape (m,)), for which
-    p(x | z = k) = N(x; A μ_k + b, A Σ_k Aᵀ + σ² I) in closed form."""
+    r"""The affine decoder f(z) = A z + b (A of shape (m, d), b of shape (m,)), for which
+    p(x | w = k) = N(x; A μ_k + b, A Σ_k Aᵀ + σ² I) in closed form."""
 
     def __init__(self, A, b=None):
         self.A = as_finite_array(A, "A", ndim=2)
@@ -162,7 +164,7 @@ class AffineDecoder:
             raise ValueError(f"b must have shape ({m},) to match A of shape {self.A.shape}, got {self.b.shape}")
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
-        """Return A w + b for each row of ``w`` (shape (N, d) → (N, m))."""
+        """Return A z + b for each row of the continuous latent z (argument ``w``; shape (N, d) → (N, m))."""
         return np.asarray(w, dtype=float) @ self.A.T + self.b
 
     def __repr__(self) -> str:
@@ -206,9 +208,9 @@ def _as_decoder(decoder) -> Callable[[np.ndarray], np.ndarray]:
 # Closed form for affine decoders (the reference the quadrature is tested against)
 # ----------------------------------------------------------------------------------------------------------------
 def affine_cluster_log_likelihood(x, means, covs, A, b, sigma) -> np.ndarray:
-    r"""log p(x_i | z = k) for the affine decoder f(w) = A w + b, in closed form.
+    r"""log p(x_i | w = k) for the affine decoder f(z) = A z + b, in closed form.
 
-    x | z = k ~ N(A μ_k + b, A Σ_k Aᵀ + σ² I_m). Returns an array of shape (n, K).
+    x | w = k ~ N(A μ_k + b, A Σ_k Aᵀ + σ² I_m). Returns an array of shape (n, K).
     """
     means, covs = check_mixture(means, covs)
     dec = AffineDecoder(A, b)
@@ -224,7 +226,7 @@ def affine_cluster_log_likelihood(x, means, covs, A, b, sigma) -> np.ndarray:
 
 
 def affine_cluster_posterior(x, means, covs, A, b, sigma) -> np.ndarray:
-    r"""p(z = k | x_i) ∝ p(x_i | z = k) for the affine decoder, in closed form; shape (n, K)."""
+    r"""p(w = k | x_i) ∝ p(x_i | w = k) for the affine decoder, in closed form; shape (n, K)."""
     ll = affine_cluster_log_likelihood(x, means, covs, A, b, sigma)
     return np.exp(ll - logsumexp(ll, axis=1, keepdims=True))
 
@@ -233,9 +235,9 @@ def affine_cluster_posterior(x, means, covs, A, b, sigma) -> np.ndarray:
 class ClusterPosterior:
     """Everything :class:`GMVAE` infers about data x from one quadrature pass (:meth:`GMVAE.evaluate`).
 
-    ``log_likelihood`` (n, K): log p(x_i | z = k); ``log_marginal`` (n,): log p(x_i); ``posterior`` (n, K):
-    p(z = k | x_i); ``kl`` (n,): KL(p(z | x_i) ‖ Uniform(K)); ``quadrature_error`` and ``log_marginal_error``:
-    the largest change of p(z | x_i) and of log p(x_i) on the last doubling of the order.
+    ``log_likelihood`` (n, K): log p(x_i | w = k); ``log_marginal`` (n,): log p(x_i); ``posterior`` (n, K):
+    p(w = k | x_i); ``kl`` (n,): KL(p(w | x_i) ‖ Uniform(K)); ``quadrature_error`` and ``log_marginal_error``:
+    the largest change of p(w | x_i) and of log p(x_i) on the last doubling of the order.
     """
 
     log_likelihood: np.ndarray
@@ -258,7 +260,7 @@ def _check_x(x, m: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The adaptive rule: nodes placed where each integrand h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) has its mass
+# The adaptive rule: nodes placed where each integrand h_ik(z) = N(z; μ_k, Σ_k) N(x_i; f(z), σ² I) has its mass
 # ----------------------------------------------------------------------------------------------------------------
 _PILOT_ORDER = {1: 64, 2: 24}   # prior-centred pilot rule that locates the modes of h_ik (shared decoder calls)
 _START_ORDER = {1: 8, 2: 6}     # first order of the adapted rule; doubled until converged
@@ -272,17 +274,17 @@ _ADAPT_CHUNK = 2**19            # cap on points x components x nodes per chunk o
 
 @dataclass(frozen=True)
 class AdaptiveRule:
-    r"""Per-(x_i, k) quadrature for p(x_i | z = k) = ∫ h_ik(w) dw, h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I).
+    r"""Per-(x_i, k) quadrature for p(x_i | w = k) = ∫ h_ik(z) dz, h_ik(z) = N(z; μ_k, Σ_k) N(x_i; f(z), σ² I).
 
-    The integral is written with a mixture q_ik(w) = Σ_c π_c N(w; m_c, S_c) whose components sit on the modes
+    The integral is written with a mixture q_ik(z) = Σ_c π_c N(z; m_c, S_c) whose components sit on the modes
     of h_ik (Laplace approximations), and the partition of unity r_c = π_c N_c / q_ik:
 
-    .. math:: ∫ h = Σ_c E_{N(m_c, S_c)}\big[h(w)\,π_c / q(w)\big]
-              ≈ Σ_c Σ_j ω_j π^{-d/2}\, h(w_{cj})\, π_c / q(w_{cj}),\qquad w_{cj} = m_c + √2 L_c t_j,
+    .. math:: ∫ h = Σ_c E_{N(m_c, S_c)}\big[h(z)\,π_c / q(z)\big]
+              ≈ Σ_c Σ_j ω_j π^{-d/2}\, h(z_{cj})\, π_c / q(z_{cj}),\qquad z_{cj} = m_c + √2 L_c t_j,
 
     exact for every choice of q (only the accuracy of the Gauss–Hermite sums depends on it), with L_c L_cᵀ = S_c.
     With one component this is ordinary adaptive Gauss–Hermite (Liu & Pierce 1994); the mixture keeps every mode
-    of a non-injective decoder (a fold sends two values of w to one x).
+    of a non-injective decoder (a fold sends two values of z to one x).
 
     Attributes
     ----------
@@ -299,16 +301,16 @@ class AdaptiveRule:
     log_share: np.ndarray
 
     def nodes(self, order: int, log_prior: Callable[[np.ndarray], np.ndarray]):
-        r"""Nodes w (n, K, C, Q, d) and log weights (n, K, C, Q) such that
-        p(x_i | z = k) ≈ Σ_{c,j} exp(logW_{ikcj}) N(x_i; f(w_{ikcj}), σ² I).
+        r"""Nodes z (n, K, C, Q, d) and log weights (n, K, C, Q) such that
+        p(x_i | w = k) ≈ Σ_{c,j} exp(logW_{ikcj}) N(x_i; f(z_{ikcj}), σ² I).
 
-        ``log_prior(w)`` returns log N(w; μ_k, Σ_k) for w of shape (n, K, ..., d); logW = log ω_j − (d/2) log π
-        + log N(w; μ_k, Σ_k) + log π_c − log q(w).
+        ``log_prior(z)`` returns log N(z; μ_k, Σ_k) for z of shape (n, K, ..., d); logW = log ω_j − (d/2) log π
+        + log N(z; μ_k, Σ_k) + log π_c − log q(z).
         """
         d = self.modes.shape[-1]
         t, logw = gauss_hermite_rule(d, order)
         w = self.modes[..., None, :] + np.sqrt(2.0) * np.einsum("nkcab,qb->nkcqa", self.chol, t)
-        # log q(w) at every node: all components' densities at all nodes, (n, K, C, Q, C')
+        # log q(z) at every node: all components' densities at all nodes, (n, K, C, Q, C')
         logq = _logsumexp_last(self.log_share[:, :, None, None, :]
                                + _log_gauss(w[..., None, :], self.modes[:, :, None, None],
                                             self.chol[:, :, None, None]))
@@ -319,7 +321,8 @@ class AdaptiveRule:
 
 
 def _log_gauss(w, mean, chol):
-    """log N(w; mean, L Lᵀ) with broadcasting over leading axes (w, mean: (..., d); chol: (..., d, d))."""
+    """log N(z; mean, L Lᵀ) at points z (argument ``w``), broadcasting over leading axes (z, mean: (..., d);
+    chol: (..., d, d))."""
     d = w.shape[-1]
     r = w - mean
     if d == 1:
@@ -340,7 +343,7 @@ def _logsumexp_last(a: np.ndarray) -> np.ndarray:
 
 
 def _posterior_change(ll: np.ndarray, ll_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per data point, max_k |Δ p(z = k | x)| and |Δ log p(x)| between two arrays of log p(x | z = k), (n, K)."""
+    """Per data point, max_k |Δ p(w = k | x)| and |Δ log p(x)| between two arrays of log p(x | w = k), (n, K)."""
     lm, lm_prev = logsumexp(ll, axis=1), logsumexp(ll_prev, axis=1)
     d_post = np.max(np.abs(np.exp(ll - lm[:, None]) - np.exp(ll_prev - lm_prev[:, None])), axis=1)
     with np.errstate(invalid="ignore"):
@@ -354,12 +357,12 @@ def _chol_2x2_or_1x1(h: np.ndarray) -> np.ndarray:
 
 
 def adaptive_rule(model: "GMVAE", x: np.ndarray) -> AdaptiveRule:
-    r"""Locate the mass of every integrand h_ik(w) = N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) and return its rule.
+    r"""Locate the mass of every integrand h_ik(z) = N(z; μ_k, Σ_k) N(x_i; f(z), σ² I) and return its rule.
 
     1. A prior-centred pilot rule (order 64 for d = 1, 24 × 24 for d = 2; the decoder is evaluated once per node,
        shared by all x_i) gives log h_ik at the pilot nodes; its local maxima within 40 nats of the best (at most
        three) seed the modes, so two modes of a fold are both found.
-    2. Each seed is refined by damped Gauss–Newton on φ(w) = −log h_ik(w) (decoder Jacobian by central
+    2. Each seed is refined by damped Gauss–Newton on φ(z) = −log h_ik(z) (decoder Jacobian by central
        differences, so any callable f works), with steps halved until φ decreases.
     3. The component covariance is the inverse of the Hessian of φ at the mode: the finite-difference Hessian when
        it is less curved than the Gauss–Newton one P_k + JᵀJ/σ² (a wider rule is the safe side) but more curved
@@ -429,7 +432,8 @@ def _pilot_maxima(lh: np.ndarray, d: int, top: int) -> tuple[np.ndarray, np.ndar
 
 
 def _gauss_newton(model: "GMVAE", k: int, x: np.ndarray, w: np.ndarray):
-    """Minimise φ(w) = −log N(w; μ_k, Σ_k) − log N(x; f(w), σ² I) from ``w`` (N, d); return (mode, φ, Hessian)."""
+    """Minimise φ(z) = −log N(z; μ_k, Σ_k) − log N(x; f(z), σ² I) from the starting points z (argument ``w``,
+    shape (N, d)); return (mode, φ, Hessian)."""
     prec = model._prec[k]
     w = w.copy()
     f = model._decode(w)
@@ -475,7 +479,8 @@ def _gauss_newton(model: "GMVAE", k: int, x: np.ndarray, w: np.ndarray):
 
 
 def _fd_jacobian(model: "GMVAE", w: np.ndarray):
-    """Central-difference Jacobian of the decoder, (N, m, d), with steps 1e-6 · max(prior sd, |w|)."""
+    """Central-difference Jacobian of the decoder at z (argument ``w``), (N, m, d), with steps
+    1e-6 · max(prior sd, |z|)."""
     N, d = w.shape
     h = 1e-6 * np.maximum(model._scale, np.abs(w))
     J = np.empty((N, model.m, d))
@@ -488,7 +493,8 @@ def _fd_jacobian(model: "GMVAE", w: np.ndarray):
 
 
 def _fd_hessian(phi_of, w: np.ndarray, phi0: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Central second differences of φ at ``w`` (N, d) → (N, d, d), steps 1e-4 · max(prior sd, |w|)."""
+    """Central second differences of φ at z (argument ``w``, shape (N, d)) → (N, d, d), steps
+    1e-4 · max(prior sd, |z|)."""
     N, d = w.shape
     h = 1e-4 * np.maximum(scale, np.abs(w))
     H = np.empty((N, d, d))
@@ -509,7 +515,8 @@ def _fd_hessian(phi_of, w: np.ndarray, phi0: np.ndarray, scale: np.ndarray) -> n
 class GMVAE:
     r"""Gaussian-mixture VAE with a fixed decoder and its exact cluster posterior.
 
-    z ~ Categorical(1/K), w | z = k ~ N(μ_k, Σ_k), x | w ~ N(f(w), σ² I_m).
+    w ~ Categorical(1/K), z | w = k ~ N(μ_k, Σ_k), x | z ~ N(f(z), σ² I_m), with w the cluster label and z the
+    continuous latent (the module docstring explains the letters; in the code ``z`` holds labels, ``w`` latents).
 
     Parameters
     ----------
@@ -525,24 +532,24 @@ class GMVAE:
         Observation noise standard deviation σ > 0.
     order : int, optional
         None (default): the adaptive rule (:func:`adaptive_rule`), its order doubled per data point until
-        neither p(z = k | x_i) (any k) nor log p(x_i) changes by more than ``tol``. (log p(x_i | z = k) of a
+        neither p(w = k | x_i) (any k) nor log p(x_i) changes by more than ``tol``. (log p(x_i | w = k) of a
         cluster whose posterior weight is negligible is accurate only to what that weight needs.) An int: the
         prior-centred Gauss–Hermite rule with that many nodes per latent dimension, for all data (fast, shared
         decoder calls, but blind to a likelihood narrower than its node spacing; check it with
         :meth:`quadrature_error`).
     tol : float, optional
         Tolerance of the adaptive rule (default :data:`DEFAULT_TOL` = 1e-8): the largest change, on doubling
-        the order, allowed for p(z = k | x_i) and for log p(x_i).
+        the order, allowed for p(w = k | x_i) and for log p(x_i).
     max_order : int, optional
         Highest order the adaptive rule may reach (default 8192 for d = 1, 128 for d = 2);
         :class:`QuadratureError` is raised, naming ``tol`` and ``max_order``, when it does not converge there.
 
     Notes
     -----
-    Gauss–Hermite converges fast for smooth integrands. A decoder with a kink (the fold |w|) makes h_ik
+    Gauss–Hermite converges fast for smooth integrands. A decoder with a kink (the fold |z|) makes h_ik
     non-smooth at the kink, and the adaptive rule may then stop with :class:`QuadratureError`; for such folds
     a fixed ``order`` is the right tool when the point is symmetry (its nodes are mirror-symmetric, so a
-    symmetric fold gives bit-for-bit equal cluster likelihoods and p(z|x) = 1/K exactly).
+    symmetric fold gives bit-for-bit equal cluster likelihoods and p(w|x) = 1/K exactly).
 
     The adaptive rule evaluates the decoder at about n·K·(C·Q + 40) points (C ≤ 3 mixture components of Q
     nodes each, plus the mode search); the fixed rule at K·order^d points, cached.
@@ -598,7 +605,7 @@ class GMVAE:
         return self._cache[order]
 
     def node_locations(self, order: int | None = None) -> np.ndarray:
-        """The prior-centred nodes w_{kj} = μ_k + √2 L_k t_j, shape (K, order**d, d) (default: the model's fixed
+        """The prior-centred nodes z_{kj} = μ_k + √2 L_k t_j, shape (K, order**d, d) (default: the model's fixed
         order, or :data:`DEFAULT_ORDER` for an adaptive model)."""
         order = order or self.order or DEFAULT_ORDER[self.d]
         return cluster_nodes(self.means, self.covs, order)[0]
@@ -607,8 +614,9 @@ class GMVAE:
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw n i.i.d. triples from the model.
 
-        Returns ``x`` (n, m), ``w`` (n, d) and ``z`` (n,) with z ~ Categorical(1/K),
-        w = μ_z + L_z ε, x = f(w) + σ η (ε, η standard normal), all from ``np.random.default_rng(seed)``.
+        Returns the tuple ``(x, w, z)`` in the code's letters: ``x`` (n, m); ``w`` (n, d), the continuous latents
+        z; and ``z`` (n,), the cluster labels w. In the tutorial's notation w ~ Categorical(1/K),
+        z = μ_w + L_w ε, x = f(z) + σ η (ε, η standard normal), all from ``np.random.default_rng(seed)``.
         """
         n = check_int(n, "n", minimum=1)
         rng = np.random.default_rng(check_seed(seed))
@@ -619,21 +627,22 @@ class GMVAE:
 
     # -- densities used by the adaptive rule ---------------------------------------------------------------------
     def _log_prior_k(self, w: np.ndarray, k: int) -> np.ndarray:
-        """log N(w; μ_k, Σ_k) for w of shape (..., d)."""
+        """log N(z; μ_k, Σ_k) for the continuous latent z (argument ``w``) of shape (..., d)."""
         return _log_gauss(w, self.means[k], self._chol[k])
 
     def _log_prior_all(self, w: np.ndarray) -> np.ndarray:
-        """log N(w; μ_k, Σ_k) for w of shape (n, K, ..., d), cluster k on axis 1."""
+        """log N(z; μ_k, Σ_k) for the continuous latent z (argument ``w``) of shape (n, K, ..., d), cluster k on
+        axis 1."""
         extra = w.ndim - 3
         shape = (1, self.K) + (1,) * extra
         return _log_gauss(w, self.means.reshape(shape + (self.d,)), self._chol.reshape(shape + (self.d, self.d)))
 
     def _log_lik(self, x: np.ndarray, fw: np.ndarray) -> np.ndarray:
-        """log N(x; f(w), σ² I_m), broadcasting x against fw (last axis m)."""
+        """log N(x; f(z), σ² I_m), broadcasting x against ``fw`` = f(z) (last axis m)."""
         return -0.5 * np.sum((x - fw) ** 2, axis=-1) / self.sigma**2 - 0.5 * self.m * np.log(2 * np.pi * self.sigma**2)
 
     def _adapted_log_likelihood(self, x: np.ndarray, rule: AdaptiveRule, order: int) -> np.ndarray:
-        """log p(x_i | z = k) with the adapted rule of ``order``; shape (n, K)."""
+        """log p(x_i | w = k) with the adapted rule of ``order``; shape (n, K)."""
         w, logW = rule.nodes(order, self._log_prior_all)
         used = np.isfinite(logW)  # unused mixture slots are never decoded
         idx = np.nonzero(used)
@@ -679,10 +688,10 @@ class GMVAE:
 
     # -- exact inference -----------------------------------------------------------------------------------------
     def cluster_log_likelihood(self, x, order: int | None = None) -> np.ndarray:
-        r"""log p(x_i | z = k) = log ∫ N(w; μ_k, Σ_k) N(x_i; f(w), σ² I) dw by Gauss–Hermite; shape (n, K).
+        r"""log p(x_i | w = k) = log ∫ N(z; μ_k, Σ_k) N(x_i; f(z), σ² I) dz by Gauss–Hermite; shape (n, K).
 
         ``order=None`` (and the model's own order None): the adaptive rule, to ``tol``. A fixed order: the
-        prior-centred rule, logsumexp_j [log ω_j − (d/2) log π + log N(x_i; f(w_{kj}), σ² I)].
+        prior-centred rule, logsumexp_j [log ω_j − (d/2) log π + log N(x_i; f(z_{kj}), σ² I)].
         """
         x = _check_x(x, self.m)
         order = self.order if order is None else check_int(order, "order", minimum=1)
@@ -700,20 +709,20 @@ class GMVAE:
         return out
 
     def log_marginal(self, x, order: int | None = None) -> np.ndarray:
-        r"""log p(x_i) = logsumexp_k log p(x_i | z = k) − log K, shape (n,)."""
+        r"""log p(x_i) = logsumexp_k log p(x_i | w = k) − log K, shape (n,)."""
         return logsumexp(self.cluster_log_likelihood(x, order), axis=1) - np.log(self.K)
 
     def log_cluster_posterior(self, x, order: int | None = None) -> np.ndarray:
-        r"""log p(z = k | x_i) = log p(x_i | z = k) − logsumexp_k' log p(x_i | z = k'), shape (n, K)."""
+        r"""log p(w = k | x_i) = log p(x_i | w = k) − logsumexp_k' log p(x_i | w = k'), shape (n, K)."""
         ll = self.cluster_log_likelihood(x, order)
         return ll - logsumexp(ll, axis=1, keepdims=True)
 
     def cluster_posterior(self, x, order: int | None = None) -> np.ndarray:
-        r"""The exact (up to quadrature) cluster posterior p(z = k | x_i), shape (n, K); rows sum to 1."""
+        r"""The exact (up to quadrature) cluster posterior p(w = k | x_i), shape (n, K); rows sum to 1."""
         return np.exp(self.log_cluster_posterior(x, order))
 
     def kl_to_prior(self, x, order: int | None = None) -> np.ndarray:
-        r"""KL(p(z | x_i) ‖ Uniform(K)) = Σ_k p_k log(K p_k) = log K − H(p(z | x_i)) per data point, shape (n,).
+        r"""KL(p(w | x_i) ‖ Uniform(K)) = Σ_k p_k log(K p_k) = log K − H(p(w | x_i)) per data point, shape (n,).
 
         Zero exactly when the posterior has collapsed to the prior; at most log K.
         """
@@ -744,7 +753,7 @@ class GMVAE:
         return ClusterPosterior(ll, lm, post, kl_div(post, 1.0 / self.K).sum(axis=1), q_err, m_err)
 
     def quadrature_error(self, x, order: int | None = None) -> float:
-        r"""Estimated error of :meth:`cluster_posterior`: max_{i,k} of the change of p(z = k | x_i) on doubling
+        r"""Estimated error of :meth:`cluster_posterior`: max_{i,k} of the change of p(w = k | x_i) on doubling
         the order (fixed rule: |p_order − p_{2·order}|; adaptive rule: each x_i's last doubling, ≤ ``tol``)."""
         order = self.order if order is None else check_int(order, "order", minimum=1)
         if order is None:

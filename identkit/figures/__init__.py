@@ -19,7 +19,7 @@ from typing import Callable
 import matplotlib.pyplot as plt
 
 from .. import config
-from ..plotting import savefig, style
+from ..plotting import layout_problems, savefig, style
 from . import _data
 
 __all__ = ["FigureSpec", "figure", "registry", "names", "make", "save", "save_all", "MANIFEST", "read_manifest"]
@@ -108,12 +108,17 @@ def save(name: str, quick: bool | None = None, outdir: str | Path | None = None)
     A training figure also gets ``data/<name>.json``, the numbers it draws (:func:`._data.figure_data`), so that a
     machine whose bytes differ can still check that it shows the same numbers.
     """
+    return _save(name, quick, outdir)[0]
+
+
+def _save(name: str, quick: bool | None, outdir) -> tuple[list[Path], list[str]]:
+    """:func:`save`, also returning the figure's :func:`~identkit.plotting.layout.layout_problems`."""
     fig = make(name, quick=quick)
     try:
         paths = savefig(fig, name, outdir)
         if registry()[name].cost == "training":
             paths.append(_data.write_data(fig, name, paths[0].parent))
-        return paths
+        return paths, layout_problems(fig)
     finally:
         plt.close(fig)
 
@@ -135,8 +140,8 @@ def save_all(only: list[str] | None = None, quick: bool | None = None, outdir: s
     for name in tqdm(todo, desc="figures", disable=not progress):
         old_data = folder / _data.DATA_DIR / f"{name}.json"
         old_data = _data.read_data(old_data) if reg[name].cost == "training" and old_data.exists() else None
-        written = save(name, quick=quick, outdir=outdir)
-        _update_manifest(name, written, config.resolve_quick(quick), reg[name].cost)
+        written, layout = _save(name, quick, outdir)
+        _update_manifest(name, written, config.resolve_quick(quick), reg[name].cost, layout)
         if reg[name].cost == "training":
             report[name] = _compare_with_before(before, read_manifest(folder), name, old_data, written[-1])
         paths += written
@@ -186,7 +191,8 @@ def _training_environment() -> dict[str, object]:
     return {"torch": torch.__version__, "threads": config.THREADS}
 
 
-def _update_manifest(name: str, paths: list[Path], quick: bool, cost: str = "cheap") -> None:
+def _update_manifest(name: str, paths: list[Path], quick: bool, cost: str = "cheap",
+                     layout: list[str] | None = None) -> None:
     outdir = paths[0].parent
     manifest = read_manifest(outdir)
     if manifest.get("versions") != _versions():  # hashes from other library versions are not comparable
@@ -197,6 +203,7 @@ def _update_manifest(name: str, paths: list[Path], quick: bool, cost: str = "che
         "mode": "quick" if quick else "full",
         "machine_dependent": cost == "training",
         "sha256": {p.suffix[1:]: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths},
+        "layout": list(layout or []),  # what keeps it from being slide-ready (identkit.plotting.layout)
     }
     manifest["figures"] = dict(sorted(manifest["figures"].items()))
     (outdir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")

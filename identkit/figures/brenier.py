@@ -4,10 +4,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.colors import hsv_to_rgb
 from torch.nn import functional as F
 
-from ..plotting import palette
+from ..plotting import legend_below, palette
 from . import figure
 
 __all__ = [
@@ -47,8 +46,9 @@ def degenerate_potentials() -> dict:
 
     * ``"flat region"``: ``ψ(u) = ½ Σ_i relu(u_i)²``, ``∇ψ = relu(u)``: the whole negative quadrant ↦ 0 and each
       half-axis strip ↦ a half-axis (a ReLU-type ICNN has such flat pieces).
-    * ``"one direction"``: ``ψ(u) = softplus(3 wᵀu)/3``, ``∇ψ = w σ(3 wᵀu)``: ψ depends on ``wᵀu`` only, so every
-      line orthogonal to ``w`` ↦ one point and the plane ↦ a segment.
+    * ``"one direction"``: ``ψ(u) = softplus(3 eᵀu)/3``, ``∇ψ = e sigmoid(3 eᵀu)``, with the unit vector
+      e = (0.8, 0.6) (``w`` in the code): ψ depends on ``eᵀu`` only, so every line orthogonal to e ↦ one point and
+      the plane ↦ a segment.
     """
     w = torch.tensor([0.8, 0.6])
     return {
@@ -118,10 +118,11 @@ def _draw_grid_image(ax, g, n_lines, n_pts, colors):
 
 
 def _angle_colours(pts: np.ndarray) -> np.ndarray:
-    """Colour points by their angle (hue) and radius (value), so one can see where each input point went."""
-    hue = (np.arctan2(pts[:, 1], pts[:, 0]) / (2 * np.pi)) % 1.0
-    val = 0.35 + 0.65 * np.clip(np.linalg.norm(pts, axis=1) / (_LIM * np.sqrt(2)), 0, 1)
-    return hsv_to_rgb(np.stack([hue, np.full_like(hue, 0.75), val], 1))
+    """Colour points by their angle (the cyclic, perceptually uniform ``twilight`` map, readable with a colour
+    vision deficiency, unlike a hue wheel) darkened towards the origin, so one can see where each point went."""
+    angle = (np.arctan2(pts[:, 1], pts[:, 0]) / (2 * np.pi)) % 1.0
+    shade = 0.45 + 0.55 * np.clip(np.linalg.norm(pts, axis=1) / (_LIM * np.sqrt(2)), 0, 1)
+    return plt.get_cmap("twilight")(angle)[:, :3] * shade[:, None]
 
 
 @figure("05_icnn_potential", "A fitted 2-D ICNN potential, its Brenier map as a deformed grid, and its "
@@ -139,14 +140,14 @@ def icnn_potential(*, quick: bool = False, lam: float = 0.2, seed: int = 0):
     ax = axes[0]
     cs = ax.contourf(t.numpy(), t.numpy(), psi, levels=20, cmap="viridis")
     ax.contour(t.numpy(), t.numpy(), psi, levels=20, colors="white", linewidths=0.4)
-    fig.colorbar(cs, ax=ax, shrink=0.85)
+    fig.colorbar(cs, ax=ax, shrink=0.85, label="ψ(u) + λ‖u‖²/2")
     ax.set(title="(a) strictly convex potential ψ(u) + λ‖u‖²/2", xlabel="$u_1$", ylabel="$u_2$", aspect="equal")
     ax = axes[1]
     cols = palette(2)
     _draw_grid_image(ax, g, 13, 80 if quick else 200, cols)
     ax.plot([], [], color=cols[0], label="image of $u_1$ = const")
     ax.plot([], [], color=cols[1], label="image of $u_2$ = const")
-    ax.legend(loc="upper left", fontsize=8)
+    legend_below(ax, ncols=1)
     ax.set(title="(b) Brenier map g = ∇ψ + λu: image of a grid", xlabel="$g_1$", ylabel="$g_2$", aspect="equal")
     ax = axes[2]
     ratios = monotonicity_ratios(g, n=1000 if quick else 5000, seed=seed)
@@ -154,7 +155,7 @@ def icnn_potential(*, quick: bool = False, lam: float = 0.2, seed: int = 0):
     ax.axvline(lam, color="k", ls="--", label=f"λ = {lam:g}")
     ax.axvline(ratios.min(), color=palette(3)[2], ls=":", label=f"min ratio = {ratios.min():.3f}")
     ax.set(title="(c) monotonicity ratios on random pairs", xlabel="(g(u)−g(v))·(u−v) / ‖u−v‖²", ylabel="pairs")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -231,6 +232,6 @@ def lambda_sweep(*, quick: bool = False, seeds: int = 3):
     axes[1].set(xscale="log", xlabel="λ", ylabel="share of grid within 0.05 of g(0)",
                 title="(b) collapse of input space vs λ")
     for ax in axes:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=10)
     fig.tight_layout()
     return fig

@@ -73,7 +73,7 @@ def _posterior_panel(ax, post, colour, title: str, true_alpha: float | None):
     ax.text(0.03, 0.97, f"KL(post ‖ prior) = {kl_txt}\nmean {m:.3f}, sd {s:.4f}", transform=ax.transAxes,
             va="top", ha="left", fontsize=10.5, bbox=dict(boxstyle="round", fc="white", ec="0.7", alpha=0.9))
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.12 * max(post.density.max(), prior.max()))
+    ax.set_ylim(0, 1.45 * max(post.density.max(), prior.max()))  # headroom: the box above covers no curve
     ax.set_xlabel("α  (weight of component 1)")
     ax.set_title(title, fontsize=11.5)
     w = np.exp(post.log_weights)
@@ -89,9 +89,9 @@ def _posterior_panel(ax, post, colour, title: str, true_alpha: float | None):
             ins.axvline(true_alpha, color="0.5", ls=":", lw=1.2)
         ins.set_xlim(lo, hi)
         ins.set_yticks([])
-        ins.tick_params(labelsize=8.5)
+        ins.tick_params(labelsize=10)
         ins.locator_params(axis="x", nbins=3)
-        ins.set_title("zoom", fontsize=9)
+        ins.set_title("zoom", fontsize=10)
 
 
 def _posterior_figure(models, data, suptitle: str):
@@ -120,10 +120,11 @@ def gmm_posterior_true(*, quick: bool = False, n: int = 10_000, seed: int = conf
     return _posterior_figure(models, data, f"Exact posterior of α at the generating θ (n = {n})")
 
 
-@figure("02_gmm_posterior_mle", "exact posterior of α vs the prior at the maximum-likelihood θ (α free)",
+@figure("02_gmm_posterior_mle", "exact posterior of α vs the prior at a fitted θ (local likelihood maximum, α free)",
         notebook=_NB)
 def gmm_posterior_mle(*, quick: bool = False, n: int = 10_000, seed: int = config.DEFAULT_SEED):
-    """As ``02_gmm_posterior_true`` but with θ = (μ1, μ2, σ1, σ2) fitted by maximum likelihood (α free).
+    """As ``02_gmm_posterior_true`` but with θ = (μ1, μ2, σ1, σ2) fitted (α free): a local maximum of the likelihood
+    found by L-BFGS-B (``fit_mle``); with free σ the likelihood is unbounded, so there is no global maximum.
 
     The fitted θ is printed in each panel title; see notebook 02 for what changes and why.
     """
@@ -131,7 +132,8 @@ def gmm_posterior_mle(*, quick: bool = False, n: int = 10_000, seed: int = confi
     fits = {k: d.model.fit_mle(d.x, seed=seed) for k, d in data.items()}
     # θ to 4 decimals: L-BFGS-B's last digits differ between CPUs (SIMD sums); the drawn figure should not
     models = {k: data[k].model.with_params(np.round(f.mu, 4), np.round(f.sigma, 4)) for k, f in fits.items()}
-    return _posterior_figure(models, data, f"Exact posterior of α at the maximum-likelihood θ (n = {n})")
+    return _posterior_figure(models, data,
+                             f"Exact posterior of α at a fitted θ, a local maximum of the likelihood (n = {n})")
 
 
 @figure("02_gmm_posterior_sd_vs_n", "posterior sd of α against the number of data points, three regimes",

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .. import config, metrics
-from ..plotting import palette
+from ..plotting import legend_below, palette
 from ..table import TableSettings
 from . import figure
 
@@ -359,7 +359,7 @@ def injective_ablation_figure(*, quick: bool = False, csv=None):
             axes[0].plot(pts, [i + dy] * len(pts), ".", color=colour, alpha=0.4, ms=4)
     axes[0].axvline(0, color="0.3", lw=0.8)
     axes[0].set(xlabel="minus the VAE's (nats; > 0: better fit)")
-    axes[0].legend(frameon=False, fontsize=8, loc="lower left")
+    legend_below(axes[0], ncols=2, frameon=False)  # below the panel: it covers no row
     au = np.array([r["AU"] for r in summary])
     axes[1].errorbar(au, y, xerr=np.nan_to_num([r["AU_sd"] for r in summary]), fmt="o", color=c[2], capsize=2)
     axes[1].axvline(0.95, color="0.3", ls="--", lw=0.8)
@@ -369,7 +369,7 @@ def injective_ablation_figure(*, quick: bool = False, csv=None):
                      else "0.25", ms=5, label=lab)
     axes[2].axvline(1.0, color="0.3", lw=0.8)
     axes[2].set(xscale="log", xlabel=r"$\|e^a\nabla\psi\| / \|\lambda u\|$ after training")
-    axes[2].legend(frameon=False, fontsize=8)
+    legend_below(axes[2], ncols=2, frameon=False)
     axes[0].set_yticks(y, names)
     spec = ablation.VARIANTS
     for tick, name in zip(axes[0].get_yticklabels(), names):

@@ -7,7 +7,7 @@ from scipy import stats
 
 from .. import config
 from ..classical.ppca import PPCA, nonidentifiable_directions, reference_W
-from ..plotting import palette
+from ..plotting import legend_below, palette
 from . import figure
 
 NOTEBOOK = "03_probabilistic_pca"
@@ -72,7 +72,7 @@ def loglik_surface(*, quick: bool = False, sigma: float = 1.0, seed: int = confi
         ax.set(xlabel=r"$z_1$", ylabel=r"$z_2$", title=_CASE_TITLES[case], aspect="equal")
         ax.grid(False)
         fig.colorbar(im, ax=ax, shrink=0.85, label=r"$\log p(x_i \mid z)$")
-    axes[0].legend(loc="lower left", frameon=True)
+    legend_below(axes[0], ncols=2)
     fig.suptitle(rf"PPCA log-likelihood surfaces at a sampled data point ($D=5$, $\sigma={sigma:g}$)")
     return fig
 
@@ -106,10 +106,10 @@ def posterior_vs_prior(*, quick: bool = False, sigma: float = 1.0, seed: int = c
             ax.plot(u, stats.norm.pdf(u), "--", color=c_prior, label=r"prior $\mathcal{N}(0,1)$")
             ax.axvline(z_true[k], color="black", lw=1, ls=":")
             ax.set(xlabel=rf"$z_{k + 1}$", ylabel="density", xlim=(-lim, lim))
-            ax.legend(loc="best")
+            legend_below(ax, ncols=1)
     axes[0, 0].plot([], [], "--", color=c_prior, label=r"prior $\mathcal{N}(0, I)$")
     axes[0, 0].plot([], [], color=c_post, label=r"posterior $p(z\mid x_i)$")
-    axes[0, 0].legend(loc="lower left", frameon=True, fontsize=9)
+    legend_below(axes[0, 0], ncols=1)
     fig.suptitle(rf"Exact PPCA posterior for one sampled data point ($\sigma={sigma:g}$; contours at 1 and 2 sd; "
                  r"dotted: true $z_i$)")
     return fig
@@ -142,7 +142,7 @@ def sigma_marginals(*, quick: bool = False, sigmas=SIGMAS, case: str = "full_ran
         ax.axvline(z[0, k], color="black", lw=1, ls=":")
         ax.set(xlabel=rf"$z_{k + 1}$", ylabel="density" if k == 0 else None,
                title=rf"posterior of $z_{k + 1}$ for one data point")
-        ax.legend(title=r"noise sd $\sigma$", loc="upper right", fontsize=9)
+        legend_below(ax, ncols=3, title=r"noise sd $\sigma$")
     axes[0].set(yscale="log", ylim=(1e-2, 2.0 * peak))  # log axis: every width is visible, nothing is cut
     fig.suptitle(rf"Collapse grows with $\sigma$ ({_CASE_TITLES[case]}; dotted: true $z_i$; log density axis)")
     return fig
@@ -182,8 +182,8 @@ def collapse_curve(*, quick: bool = False, case: str = "full_rank", seed: int = 
                 title="posterior sd (prior: 1)")
     axes[1].set(xscale="log", yscale="log", xlabel=r"noise sd $\sigma$", ylabel="nats",
                 title=r"mean KL$(p(z_k\mid x)\,\|\,\mathcal{N}(0,1))$")
-    axes[0].legend(loc="upper left")
-    axes[1].legend(loc="lower left", fontsize=9)
+    legend_below(axes[0], ncols=3)
+    legend_below(axes[1], ncols=2)
     fig.suptitle(rf"Collapse grows continuously with $\sigma$ ({_CASE_TITLES[case]}; grey lines: "
                  r"$\sigma\in\{0.1,0.2,0.5,1,2\}$)")
     return fig
@@ -194,8 +194,9 @@ def collapse_curve(*, quick: bool = False, case: str = "full_rank", seed: int = 
 def repeated_columns(*, quick: bool = False, sigma: float = 1.0, seed: int = config.DEFAULT_SEED,
                      lim: float = 3.0):
     """W = [w, w] (rank 1). Left: joint posterior (solid) vs prior (dashed) with the rotated axes
-    u = (z₁ + z₂)/√2 and v = (z₁ − z₂)/√2. Middle: the coordinates z₁, z₂ are only partly collapsed.
-    Right: in rotated coordinates, v's posterior is the prior exactly, u's is sharp.
+    u' = (z₁ + z₂)/√2 and v = (z₁ − z₂)/√2 = uᵀz, u = (1, −1)/√2 the null direction (W u = 0), as in lesson 03.
+    Middle: the coordinates z₁, z₂ are only partly collapsed.
+    Right: in rotated coordinates, v's posterior is the prior exactly, that of u' is sharp.
     """
     n = 80 if quick else 250
     Z1, Z2, Z = _grid2d(lim, n)
@@ -208,14 +209,14 @@ def repeated_columns(*, quick: bool = False, sigma: float = 1.0, seed: int = con
     ax = axes[0]
     _prior_contours(ax, Z1, Z2, c_prior)
     _posterior_contours(ax, model, x, Z, Z1, Z2, colors[0])
-    for d, col, lab in zip(rot, (colors[2], colors[3]), ("u", "v")):
+    for d, col, lab in zip(rot, (colors[2], colors[3]), ("u'", "v")):
         ax.annotate("", xy=2.4 * d, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color=col, lw=2))
         ax.text(*(2.6 * d), rf"${lab}$", color=col, ha="center", va="center", fontsize=13)
     ax.plot(*z_true, "x", color="black", ms=9, mew=2.2)
     ax.set(xlabel=r"$z_1$", ylabel=r"$z_2$", aspect="equal", xlim=(-lim, lim), ylim=(-lim, lim),
            title=r"joint: posterior (solid) vs prior (dashed)")
     panels = [(axes[1], np.eye(2), (r"z_1", r"z_2"), "coordinates: partly collapsed"),
-              (axes[2], rot, (r"u=(z_1+z_2)/\sqrt{2}", r"v=(z_1-z_2)/\sqrt{2}"),
+              (axes[2], rot, (r"u'=(z_1+z_2)/\sqrt{2}", r"v=(z_1-z_2)/\sqrt{2}"),
                "rotated: $v$ is exactly the prior")]
     for ax, U, names, title in panels:
         mean, sd = model.marginal_posterior(x, directions=U)
@@ -227,6 +228,6 @@ def repeated_columns(*, quick: bool = False, sigma: float = 1.0, seed: int = con
             ax.plot(t, stats.norm.pdf(t, mean[k], sd[k]), color=cols[k], ls=styles[k],
                     label=rf"${names[k]}$: sd $={sd[k]:.3f}$, KL $={kl[k]:.3f}$")
         ax.set(xlabel="value", ylabel="density", title=title, xlim=(-lim, lim))
-        ax.legend(loc="upper left", fontsize=9)
+        legend_below(ax, ncols=1)
     fig.suptitle(rf"$W=[w,w]$ ($\sigma={sigma:g}$): a direction, not a coordinate, collapses")
     return fig

@@ -91,7 +91,7 @@ def table1(*, quick: bool = False, csv: str | Path | None = None, rows: list[dic
             if np.isfinite(c):
                 ax.axvline(c, color="0.4", ls="--", lw=1)
                 ax.annotate(f"log {'N' if m == 'MI' else 'B'} = {c:.2f}", (c, -0.6), ha="right", va="bottom",
-                            fontsize=8, color="0.3")
+                            fontsize=10, color="0.3")
         if 0 < n_plain < len(rows):
             ax.axhline(n_plain - 0.5, color="0.2", lw=0.8)
         ax.set_title(_TITLES[m], fontsize=10)

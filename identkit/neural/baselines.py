@@ -4,10 +4,10 @@ Training variants (subclasses of :class:`identkit.neural.train.Method`, passed t
 
 * :class:`BetaVAE` — down-weighted KL: maximise E_q[log p(x|z)] − β KL(q(z|x) ‖ p(z)) (Higgins et al. 2017;
   the paper's row uses β = 0.2).
-* :class:`FreeBits` — Kingma et al. (2016)'s free bits: the objective charges each latent dimension at least λ
-  nats of its batch-averaged KL, Σ_k max(λ, (1/B) Σ_b KL_bk).
+* :class:`FreeBits` — Kingma et al. (2016)'s free bits: the objective charges each latent dimension at least τ
+  nats of its batch-averaged KL, Σ_k max(τ, (1/B) Σ_b KL_bk).
 * :class:`KLThreshold` — Li et al. (2019)'s recipe: autoencoder pretraining, a decoder reset, then a KL
-  dropped per example and per dimension wherever it is below λ, with KL warm-up.
+  dropped per example and per dimension wherever it is below τ, with KL warm-up.
 * :class:`LaggingEncoder` — He et al. (2019)'s image recipe: KL warm-up, aggressive encoder-only inner loops
   until the validation MI has failed to reach a new best in five epochs, then plain VAE training.
 * :class:`SemiAmortized` — Kim et al. (2018): T SVI steps refine the encoder's output on the batch-averaged
@@ -150,16 +150,16 @@ class BetaVAE(Method):
 class FreeBits(Method):
     """Free bits (Kingma et al. 2016), the batch-mean form of KL thresholding (Li et al.'s is :class:`KLThreshold`).
 
-    loss = −(1/B) Σ_b E_q log p(x_b|z) + Σ_k max(λ, (1/B) Σ_b KL_bk),
+    loss = −(1/B) Σ_b E_q log p(x_b|z) + Σ_k max(τ, (1/B) Σ_b KL_bk),
 
     where KL_bk is example b's KL in latent dimension k (``loss_terms(x)["kl_per_dim"]``). The max is taken
-    after averaging over the minibatch, per dimension; a dimension whose batch-averaged KL is below λ
-    contributes the constant λ, hence no gradient pushing it further towards the prior.
+    after averaging over the minibatch, per dimension; a dimension whose batch-averaged KL is below τ
+    contributes the constant τ, hence no gradient pushing it further towards the prior.
 
     Parameters
     ----------
     lam : float
-        Threshold λ > 0 in nats per latent dimension.
+        Threshold τ > 0 in nats per latent dimension.
     """
 
     name = "free-bits"
@@ -231,24 +231,24 @@ class KLThreshold(Method):
     3. training with the thresholded KL ("fb = 2"),
 
        .. math:: \\mathcal L = -\\frac1B \\sum_b \\Big[\\mathbb E_q \\log p(x_b|z)
-                 - w_t \\sum_k \\mathbb 1[\\mathrm{KL}_{bk} > λ]\\, \\mathrm{KL}_{bk}\\Big],
+                 - w_t \\sum_k \\mathbb 1[\\mathrm{KL}_{bk} > τ]\\, \\mathrm{KL}_{bk}\\Big],
 
        where ``KL_bk`` is example b's KL in dimension k and ``w_t`` warms up linearly from 0 to 1 over
-       ``warmup_epochs`` epochs (:func:`linear_warmup`). A KL term at or below λ is dropped (no gradient),
-       per example and per dimension, unlike :class:`FreeBits`, which charges ``max(λ, batch mean)``.
+       ``warmup_epochs`` epochs (:func:`linear_warmup`). A KL term at or below τ is dropped (no gradient),
+       per example and per dimension, unlike :class:`FreeBits`, which charges ``max(τ, batch mean)``.
 
     Where this departs from the authors' code: their models are LSTM language models trained with SGD and
     validation-based learning-rate decay; here every table method shares the optimiser and a fixed epoch budget,
     the pretraining runs for a fixed ``pretrain_epochs`` (theirs runs to early stopping), and the reset uses the
     decoder's own initialisation (theirs U(−0.01, 0.01) for the LSTM). Their README's threshold is
-    ``target_kl = 8`` nats over 32 dimensions, i.e. λ = 0.25 nats per dimension (the default here).
+    ``target_kl = 8`` nats over 32 dimensions, i.e. τ = 0.25 nats per dimension (the default here).
 
     ``fit`` must run ``pretrain_epochs`` + the epochs of phase 3 (:attr:`extra_epochs` is ``pretrain_epochs``).
 
     Parameters
     ----------
     lam : float
-        Per-dimension threshold λ > 0 (nats).
+        Per-dimension threshold τ > 0 (nats).
     pretrain_epochs : int
         Epochs of autoencoder pretraining (≥ 1).
     warmup_epochs : float
@@ -544,15 +544,15 @@ class SemiAmortized(Method):
 
     Per minibatch x of size B, with the KL weight w_t of the warm-up:
 
-    1. λ_0 = (μ_0, log σ²_0) = encode(x);
+    1. ν_0 = (μ_0, log σ²_0) = encode(x) (Kim et al. write λ; here λ is reserved for the Brenier maps);
     2. T steps of SVI with momentum on the **batch-averaged** loss
-       ``L(λ) = −(1/B) Σ_b [log p(x_b|z_b) − w_t KL(N(μ_b, σ_b²) ‖ p(z))]``, one fresh draw z_b = μ_b + σ_b ε per
+       ``L(ν) = −(1/B) Σ_b [log p(x_b|z_b) − w_t KL(N(μ_b, σ_b²) ‖ p(z))]``, one fresh draw z_b = μ_b + σ_b ε per
        step: ``g_k = (clip(∂L/∂μ), clip(∂L/∂ log σ²))`` (each clipped to norm ``max_grad_norm`` over the whole
-       batch), ``p_k = m p_{k−1} − g_k`` (p_0 = −g_0), ``λ_{k+1} = λ_k + η p_k``;
-    3. the training loss is ``L(λ_T)`` with a fresh draw, and its gradient flows to the decoder θ (directly and
+       batch), ``p_k = m p_{k−1} − g_k`` (p_0 = −g_0), ``ν_{k+1} = ν_k + η p_k``;
+    3. the training loss is ``L(ν_T)`` with a fresh draw, and its gradient flows to the decoder θ (directly and
        through the trajectory, whose steps depend on θ) **and to the encoder φ through the T steps**
        (``create_graph=True``: exact Hessian–vector products by double back-propagation). The encoder's own
-       ELBO at λ_0 is not part of the loss (it is reported as ``elbo``).
+       ELBO at ν_0 is not part of the loss (it is reported as ``elbo``).
 
     Warm-up (theirs): w starts at 0.1 and grows by 1/(``warmup_epochs`` · steps per epoch) before each step, so it
     reaches 1 after 0.9 · ``warmup_epochs`` epochs; it applies inside SVI too.
@@ -561,12 +561,12 @@ class SemiAmortized(Method):
     products (step 1e-5) and clip the backward quantities again (which, when a clip fires, makes their
     finite differences inexact); here autograd gives the exact derivative of the clipped forward computation.
     Their image model has a PixelCNN decoder, batch 50 and 100 epochs; here the table's MLP decoder, batch and
-    epochs. Since the loss is a batch *mean*, the step on each example's λ is η/B (0.02 in their image setting,
+    epochs. Since the loss is a batch *mean*, the step on each example's ν is η/B (0.02 in their image setting,
     0.01 at B = 100).
 
-    Evaluation: Kim et al. report their bounds at the refined parameters λ_T (the same T steps from the
+    Evaluation: Kim et al. report their bounds at the refined parameters ν_T (the same T steps from the
     encoder's output, w = 1); :meth:`refined_posterior` wraps a trained model so that every metric of
-    :mod:`identkit.metrics` sees λ_T; the table reports both.
+    :mod:`identkit.metrics` sees ν_T; the table reports both.
 
     Parameters
     ----------
@@ -666,12 +666,12 @@ class SemiAmortized(Method):
 
 
 class RefinedPosterior(nn.Module):
-    """A trained model whose ``encode(x)`` returns SA-VAE's refined λ_T instead of the encoder's λ_0.
+    """A trained model whose ``encode(x)`` returns SA-VAE's refined ν_T instead of the encoder's ν_0.
 
     Follows the model protocol (``latent_dim``, ``data_dim``, ``likelihood``, ``encode``, ``log_likelihood``,
     ``log_prior``), so :func:`identkit.metrics.collapse_metrics` evaluates the refined q unchanged. Rows are
     refined in batches of ``batch_size`` (the step on each row is η / B, as in training), seeded by ``seed`` and
-    the batch's bytes, and remembered: a row seen before gets the λ_T it got then, so AU, KL, MI and LL, which
+    the batch's bytes, and remembered: a row seen before gets the ν_T it got then, so AU, KL, MI and LL, which
     call ``encode`` on different batches, all see one and the same q. Pass the evaluation set to
     :meth:`prepare` first to fix which rows share a refinement batch.
     """
@@ -711,7 +711,7 @@ class RefinedPosterior(nn.Module):
         return self
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """λ_T = (μ_T, log σ²_T) for the rows of ``x``, each (B, K)."""
+        """ν_T = (μ_T, log σ²_T) for the rows of ``x``, each (B, K)."""
         self.prepare(x)
         pairs = [self._memo[k] for k in self._keys(x)]
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])

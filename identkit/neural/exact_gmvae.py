@@ -1,17 +1,19 @@
 r"""Maximum-likelihood training of a Gaussian-mixture VAE decoder with the **exact** marginal likelihood.
 
-No encoder and no variational bound: with w ∈ R^d (d ≤ 2) the marginal
+No encoder and no variational bound: with the continuous latent z ∈ R^d (d ≤ 2) and the cluster label w (the
+tutorial's letters; the talk's GMVAE slide and the variable names here swap them, ``w`` continuous, ``z`` the
+label) the marginal
 
-.. math:: \log p(x) = \operatorname{logsumexp}_k \log p(x | z = k) − \log K,\qquad
-          p(x | z = k) = ∫ N(w; μ_k, Σ_k) N(x; f_θ(w), σ² I) dw,
+.. math:: \log p(x) = \operatorname{logsumexp}_k \log p(x | w = k) − \log K,\qquad
+          p(x | w = k) = ∫ N(z; μ_k, Σ_k) N(x; f_θ(z), σ² I) dz,
 
 is computed by the same Gauss–Hermite rules as :class:`identkit.classical.GMVAE`, written in torch so that it
 can be differentiated in θ: by default the adaptive rule (:func:`identkit.classical.gmvae.adaptive_rule`, nodes
-placed on the modes of each integrand N(w; μ_k, Σ_k) N(x_i; f_θ(w), σ² I) and re-centred on the current decoder
-during training), or the prior-centred rule of a fixed order (nodes w_{kj} = μ_k + √2 L_k t_j, weights
+placed on the modes of each integrand N(z; μ_k, Σ_k) N(x_i; f_θ(z), σ² I) and re-centred on the current decoder
+during training), or the prior-centred rule of a fixed order (nodes z_{kj} = μ_k + √2 L_k t_j, weights
 ω_j π^{-d/2}).
 The mixture prior (μ_k, Σ_k) and σ stay fixed; only the decoder f_θ (a small MLP) is fitted. Whatever the
-fit reaches, the cluster posterior p(z | x; θ̂) is then exact, so posterior collapse seen here is not a
+fit reaches, the cluster posterior p(w | x; θ̂) is then exact, so posterior collapse seen here is not a
 failure of approximate inference: it is latent non-identifiability at θ̂ (Wang, Blei & Cunningham 2021).
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "softplus": n
 
 
 class GMVAEMLP(nn.Module):
-    r"""A small float64 MLP decoder f_θ: R^d → R^m, w ↦ W_L a(… a(W_1 w + b_1) …) + b_L.
+    r"""A small float64 MLP decoder f_θ: R^d → R^m, z ↦ W_L a(… a(W_1 z + b_1) …) + b_L.
 
     Parameters
     ----------
@@ -74,7 +76,7 @@ class GMVAEMLP(nn.Module):
         self.d, self.m = d, m
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        """f_θ(w) for w of shape (N, d); returns shape (N, m)."""
+        """f_θ(z) for the continuous latent z (argument ``w``) of shape (N, d); returns shape (N, m)."""
         return self.net(w)
 
 
@@ -85,7 +87,7 @@ def _nodes_tensor(means, covs, order: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def gh_cluster_log_likelihood(x: torch.Tensor, decoder, nodes: torch.Tensor, log_weights: torch.Tensor,
                               sigma: float) -> torch.Tensor:
-    r"""log p(x_i | z = k) by Gauss–Hermite in torch (differentiable in the decoder's parameters).
+    r"""log p(x_i | w = k) by Gauss–Hermite in torch (differentiable in the decoder's parameters).
 
     logsumexp_j [log_weights_j + log N(x_i; f(nodes_{kj}), σ² I_m)] with ``nodes`` of shape (K, Q, d) and
     ``log_weights`` of shape (Q,) from :func:`identkit.classical.gmvae.cluster_nodes`. Returns shape (n, K).
@@ -109,8 +111,8 @@ def adapted_nodes(x, decoder, means, covs, sigma: float, order: int) -> tuple[to
     r"""Nodes and log weights of the adaptive rule of ``order`` for the current decoder, as float64 tensors.
 
     The rule (:func:`identkit.classical.gmvae.adaptive_rule`) is built from the decoder's current values and
-    carries no gradient; nodes ``w`` have shape (n, K, C, Q, d) and ``logW`` (n, K, C, Q) with
-    p(x_i | z = k) ≈ Σ_{c,j} exp(logW_{ikcj}) N(x_i; f(w_{ikcj}), σ² I). For any fixed nodes this sum is a
+    carries no gradient; the nodes z_{ikcj} (first tensor) have shape (n, K, C, Q, d) and ``logW`` (n, K, C, Q) with
+    p(x_i | w = k) ≈ Σ_{c,j} exp(logW_{ikcj}) N(x_i; f(z_{ikcj}), σ² I). For any fixed nodes this sum is a
     quadrature of the exact integral, so its gradient in θ (nodes held fixed) is that quadrature's gradient.
     """
     x_np = as_finite_array(x.detach().cpu().numpy() if torch.is_tensor(x) else x, "x", ndim=2)
@@ -122,7 +124,7 @@ def adapted_nodes(x, decoder, means, covs, sigma: float, order: int) -> tuple[to
 
 def adapted_cluster_log_likelihood(x: torch.Tensor, decoder, nodes: torch.Tensor, log_weights: torch.Tensor,
                                    sigma: float) -> torch.Tensor:
-    r"""log p(x_i | z = k) = logsumexp_{c,j} [logW_{ikcj} + log N(x_i; f(w_{ikcj}), σ² I)] in torch; (n, K).
+    r"""log p(x_i | w = k) = logsumexp_{c,j} [logW_{ikcj} + log N(x_i; f(z_{ikcj}), σ² I)] in torch; (n, K).
 
     ``nodes``, ``log_weights`` from :func:`adapted_nodes`; slots of weight −inf are not decoded.
     """
@@ -139,7 +141,7 @@ def adapted_cluster_log_likelihood(x: torch.Tensor, decoder, nodes: torch.Tensor
 
 
 def gh_log_marginal(x, decoder, means, covs, sigma: float, order: int | None = None) -> torch.Tensor:
-    r"""The exact (up to quadrature) marginal log p(x_i) = logsumexp_k log p(x_i | z = k) − log K, in torch.
+    r"""The exact (up to quadrature) marginal log p(x_i) = logsumexp_k log p(x_i | w = k) − log K, in torch.
 
     Parameters
     ----------
@@ -200,7 +202,7 @@ def fit_exact_gmvae(x, means, covs, sigma: float, *, decoder: nn.Module | None =
     x : array of shape (n, m)
         Training data.
     means, covs : arrays of shapes (K, d), (K, d, d)
-        The fixed mixture prior of w.
+        The fixed mixture prior of the continuous latent z.
     sigma : float
         The fixed observation noise σ.
     decoder : torch module, optional
@@ -271,13 +273,14 @@ def fit_exact_gmvae(x, means, covs, sigma: float, *, decoder: nn.Module | None =
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The notebook-04 experiment: can a flexible decoder fit equally well with a collapsed cluster posterior?
+# The notebook-04 experiment: can a flexible decoder fit as well (in expectation) with a collapsed cluster posterior?
 # ----------------------------------------------------------------------------------------------------------------
-#: Fixed prior of the experiment: K = 2 clusters of w ∈ R at ±3 with unit variance; noise σ = 0.4. Training and
-#: evaluation use the adaptive rule, except for the kinked fold c(|w| − 3): its integrand has a kink at w = 0,
-#: where Gauss–Hermite converges only algebraically, so it is evaluated with the mirror-symmetric prior-centred
-#: rule of ``fold_order`` nodes (p(z|x) = 1/2 exactly by symmetry; against scipy quad split at the kink, its
-#: log p(x) is off by at most ~1e-3 nats for points whose w lies near 0 and by ~1e-6 on average; see the tests).
+#: Fixed prior of the experiment: K = 2 clusters of the continuous latent z ∈ R at ±3 with unit variance; noise
+#: σ = 0.4. Training and evaluation use the adaptive rule, except for the kinked fold c(|z| − 3): its integrand has
+#: a kink at z = 0, where Gauss–Hermite converges only algebraically, so it is evaluated with the mirror-symmetric
+#: prior-centred rule of ``fold_order`` nodes (p(w|x) = 1/2 exactly by symmetry; against scipy quad split at the
+#: kink, its log p(x) is off by at most ~1e-3 nats for points whose z lies near 0 and by ~1e-6 on average; see the
+#: tests).
 COLLAPSE_SETUP = {"mu": 3.0, "sigma": 0.4, "n_train": 1000, "n_test": 2000, "fold_order": 8192}
 
 
@@ -288,14 +291,16 @@ def curve(u: np.ndarray) -> np.ndarray:
 
 
 def fold_decoder(w: np.ndarray, mu: float = COLLAPSE_SETUP["mu"]) -> np.ndarray:
-    r"""f_fold(w) = c(|w| − μ): folds the clusters at ±μ onto each other (z non-identifiable, p(z|x) = 1/2)."""
+    r"""f_fold(z) = c(|z| − μ) of the continuous latent z (argument ``w``): folds the clusters at ±μ onto each
+    other (the cluster label w non-identifiable, p(w|x) = 1/2)."""
     return curve(np.abs(w[:, 0]) - mu)
 
 
 def monotone_decoder(w: np.ndarray, mu: float = COLLAPSE_SETUP["mu"]) -> np.ndarray:
-    r"""f_mono(w) = c(Φ⁻¹(F(w))) with F the CDF of ½N(−μ, 1) + ½N(μ, 1): an injective decoder that maps the
-    bimodal prior of w exactly onto N(0, 1), so it generates the one-cluster data exactly — and z stays
-    identifiable. Computed in log space (log_ndtr, ndtri_exp) and by the symmetry h(−w) = −h(w)."""
+    r"""f_mono(z) = c(Φ⁻¹(F(z))) of the continuous latent z (argument ``w``), F the CDF of ½N(−μ, 1) + ½N(μ, 1):
+    an injective decoder that maps the bimodal prior of z exactly onto N(0, 1), so it generates the one-cluster
+    data exactly — and the cluster label w stays identifiable. Computed in log space (log_ndtr, ndtri_exp) and by
+    the symmetry h(−z) = −h(z)."""
     from scipy.special import log_ndtr, logsumexp, ndtri_exp
 
     a = -np.abs(w[:, 0])
@@ -347,12 +352,14 @@ def collapse_experiment(scenario: str = "one_cluster", *, seed: int = config.DEF
                         steps: int = 600, progress: bool = False) -> dict:
     r"""Fit an MLP decoder by exact maximum likelihood under a fixed two-cluster prior and measure collapse.
 
-    Set-up (:data:`COLLAPSE_SETUP`): prior w | z = k ~ N(±3, 1), K = 2, σ = 0.4, data in R².
+    Set-up (:data:`COLLAPSE_SETUP`): prior z | w = k ~ N(±3, 1) (z the continuous latent, w the cluster label),
+    K = 2, σ = 0.4, data in R².
 
-    * ``"one_cluster"``: data from w ~ N(0, 1), x = c(w) + σ ε (one cluster: the true model has z
-      non-identifiable). Two hand-made decoders attain the true likelihood under the ±3 prior: the fold
-      c(|w| − 3) (collapsed, KL = 0 exactly) and the monotone c(Φ⁻¹(F(w))) (identifiable).
-    * ``"separated"``: data from the model itself, w | z ~ N(±3, 1), x = c(w/2) + σ ε.
+    * ``"one_cluster"``: data from z ~ N(0, 1), x = c(z) + σ ε (one cluster: the true model has w
+      non-identifiable). Two hand-made decoders reproduce the data's law under the ±3 prior: the monotone
+      c(Φ⁻¹(F(z))) (identifiable) exactly, and the fold c(|z| − 3) (collapsed, KL = 0 exactly) up to the latent
+      tail below −3, which it folds back; in ``"scores"`` they are ``"fold c(|z|-3)"`` and ``"monotone c(h(z))"``.
+    * ``"separated"``: data from the model itself, z | w ~ N(±3, 1), x = c(z/2) + σ ε.
 
     Full mode: ``COLLAPSE_SETUP``'s 1 000 training and 2 000 test points, ``steps`` Adam steps; quick mode (CI):
     300 and 500 points, 60 steps. The fit is kept in the model cache (:func:`_cached_collapse_fit`).
@@ -360,7 +367,7 @@ def collapse_experiment(scenario: str = "one_cluster", *, seed: int = config.DEF
     Returns a dict with the training trace ``loglik``, the fitted ``decoder`` (a :class:`GMVAEMLP`), the data
     (``x_train``, ``x_test``), the :class:`~identkit.classical.gmvae.ClusterPosterior` of every decoder on the test
     set under ``"test"`` and, per decoder name, ``(mean train log p(x), mean test log p(x), mean test
-    KL(p(z|x) ‖ 1/K))`` under ``"scores"``, plus ``quadrature_error`` (max change of p(z|x) of the MLP when
+    KL(p(w|x) ‖ 1/K))`` under ``"scores"``, plus ``quadrature_error`` (max change of p(w|x) of the MLP when
     the evaluation order doubles). Cached per arguments (results are shared, do not mutate them).
     """
     from ..classical.gmvae import GMVAE
@@ -380,8 +387,8 @@ def collapse_experiment(scenario: str = "one_cluster", *, seed: int = config.DEF
     fit = _cached_collapse_fit(x_train, means, covs, sigma, steps=steps, seed=seed, quick=quick, progress=progress)
     models = {"true model": truth, "MLP (fitted)": GMVAE(means, covs, fit.decoder, sigma)}
     if scenario == "one_cluster":
-        models["fold c(|w|-3)"] = GMVAE(means, covs, fold_decoder, sigma, order=s["fold_order"])
-        models["monotone c(h(w))"] = GMVAE(means, covs, monotone_decoder, sigma)
+        models["fold c(|z|-3)"] = GMVAE(means, covs, fold_decoder, sigma, order=s["fold_order"])
+        models["monotone c(h(z))"] = GMVAE(means, covs, monotone_decoder, sigma)
     # one quadrature pass per model and data set (error estimates only where reported: the fitted MLP)
     train = {name: g.evaluate(x_train, errors=False) for name, g in models.items()}
     test = {name: g.evaluate(x_test, errors=name == "MLP (fitted)") for name, g in models.items()}

@@ -28,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import config
-from .._checks import check_int, check_positive, check_seed
+from .._checks import check_int, check_positive, check_seed, check_token_ids
 
 __all__ = [
     "default_device",
@@ -258,9 +258,7 @@ def _check_data(x, name: str, data_dim: int | None = None, tokens: bool = False)
     if data_dim is not None and x.shape[1] != data_dim:
         raise ValueError(f"{name} has {x.shape[1]} columns but the model's data_dim is {data_dim}")
     if tokens:
-        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-            raise ValueError(f"{name} must hold integer token ids (TextData.ids) for a categorical model, got {x.dtype}")
-        return x
+        return check_token_ids(x, name)
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return x.to(torch.get_default_dtype()) if not x.is_floating_point() else x

@@ -16,7 +16,9 @@ import seaborn as sns  # noqa: E402
 
 from .. import config  # noqa: E402
 
-__all__ = ["STYLE_FILE", "PALETTE", "style", "savefig", "palette"]
+from .layout import MIN_FONTSIZE, layout_problems  # noqa: E402  (slide-readiness checks)
+
+__all__ = ["STYLE_FILE", "PALETTE", "style", "savefig", "palette", "legend_below", "layout_problems", "MIN_FONTSIZE"]
 
 STYLE_FILE = Path(__file__).with_name("identkit.mplstyle")
 #: Colour-blind-safe palette (seaborn's ``colorblind``, from Okabe & Ito).
@@ -32,6 +34,13 @@ _METADATA = {
 def palette(n: int | None = None) -> list:
     """The first ``n`` colours of :data:`PALETTE` (all of them when ``n`` is None)."""
     return list(PALETTE if n is None else sns.color_palette("colorblind", n))
+
+
+def legend_below(ax, ncols: int = 2, **kwargs):
+    """A legend under the axes (below its x label), so that it covers no data; constrained layout makes room.
+
+    ``kwargs`` go to :meth:`matplotlib.axes.Axes.legend` (e.g. ``title``)."""
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=ncols, borderaxespad=0.0, **kwargs)
 
 
 @contextlib.contextmanager

@@ -17,8 +17,8 @@ same optimiser (Adam, lr 1e-3, batch 100, gradient-norm clip 5), the same epochs
 binarised data; the evaluation images are binarised once with a fixed seed. The paper used RMSprop; its first
 steps (an effective learning rate ~10× the nominal one) make the injective decoders' gradients overflow, so the
 table uses Adam for every method (``--set optimizer=rmsprop`` restores the paper's choice). The Brenier maps'
-strong-monotonicity λ is 3, where lesson 06's λ sweep shows the LIDVAE reaching a VAE-like ELBO (λ = 0.1 keeps
-fewer units active and fits far worse).
+strong-monotonicity λ is 1 (``lid_lam``, the quick ablation's choice, lesson 06); the rows ``lidvae_lam3`` and
+``idgmvae_lam3`` repeat the identifiable models at λ = 3.
 
 Modes
 -----
