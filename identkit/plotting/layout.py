@@ -20,6 +20,14 @@ def _label(ax, i: int) -> str:
     return f"axes {i}" + (f" ({title[:40]!r})" if title else "")
 
 
+def _densify(xy: np.ndarray) -> np.ndarray:
+    """Each segment of a polyline sampled at 9 points, so that a line crossing a box without a vertex inside is seen."""
+    if len(xy) < 2:
+        return xy
+    t = np.linspace(0.0, 1.0, 9)[:, None, None]
+    return (xy[:-1][None] * (1 - t) + xy[1:][None] * t).reshape(-1, 2)
+
+
 def _data_points(ax) -> np.ndarray:
     """Display coordinates of the data an axes draws: line vertices (densified) and scatter offsets."""
     from matplotlib.collections import PathCollection
@@ -33,20 +41,15 @@ def _data_points(ax) -> np.ndarray:
         if len(xy) == 0 or line.get_label() == "_nolegend_" and len(xy) <= 2 and line.get_linestyle() == "None":
             continue
         xy = xy[np.all(np.isfinite(xy), axis=1)]
-        if len(xy) >= 2:  # densify each segment so that a line crossing a box without a vertex inside is seen
-            t = np.linspace(0.0, 1.0, 9)[:, None, None]
-            xy = (xy[:-1][None] * (1 - t) + xy[1:][None] * t).reshape(-1, 2)
-        pts.append(line.get_transform().transform(xy))
+        pts.append(line.get_transform().transform(_densify(xy)))
     for coll in (a for a in ax.collections if isinstance(a, PathCollection) and a.get_visible()):
         off = np.asarray(coll.get_offsets(), dtype=float)
         if off.size:
             pts.append(coll.get_offset_transform().transform(off))
     for patch in (p for p in ax.patches if not isinstance(p, Rectangle) and p.get_visible()):
-        verts = patch.get_path().vertices  # step histograms (Polygon, StepPatch): their outline, densified
+        verts = patch.get_path().vertices  # step histograms (Polygon, StepPatch): their outline
         if len(verts) >= 2:
-            t = np.linspace(0.0, 1.0, 9)[:, None, None]
-            verts = (verts[:-1][None] * (1 - t) + verts[1:][None] * t).reshape(-1, 2)
-            pts.append(patch.get_transform().transform(verts))
+            pts.append(patch.get_transform().transform(_densify(verts)))
     for cs in (a for a in ax.collections if isinstance(a, ContourSet) and a.get_visible()):
         for path in cs.get_paths():  # contour lines: their vertices
             if len(path.vertices):
