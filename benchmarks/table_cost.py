@@ -112,7 +112,8 @@ def main(argv=None) -> int:
         opt = make_optimizer(model.parameters(), s.optimizer, s.lr)
         method.clip_grad, method.optimizer_name, method.lr = s.clip_grad, s.optimizer, s.lr
         method.batch_size, method.steps_per_epoch = s.batch_size, steps_per_epoch
-        run_epochs = epochs + int(getattr(method, "extra_epochs", 0))  # KL thresholding's pretraining
+        own = table.method_settings(s, key)  # a method's own budget (method_overrides), e.g. SA-VAE's SVI steps
+        run_epochs = (args.epochs or own.epochs) + int(getattr(method, "extra_epochs", 0))  # + KL thresholding's pretraining
         gen = torch.Generator().manual_seed(0)
         method.begin(model, x, gen)
         if key == "lagging":  # force the inner loop to run --lagging-inner steps (no early stop)

@@ -29,6 +29,9 @@ def test_text_settings_follow_the_reference_configurations():
     assert (s.latent_dim, s.embed_dim, s.hidden, s.batch_size, s.dropout_in, s.dropout_out) == (2, 50, 50, 16, .5, .5)
     assert (s.lagging_check_every, s.lagging_patience, s.lagging_max_inner) == (15, 1, 99)
     assert (s.warmup_epochs, s.kl_start, s.svi_steps, s.svi_lr, s.icnn_hidden) == (10.0, 0.1, 20, 1.0, 128)
+    # SA-VAE alone takes fewer SVI steps on the CPU-sized tables (a per-method override)
+    assert table.method_settings(s, "sa_vae").svi_steps == T.TEXT_SVI_STEPS_CPU < s.svi_steps
+    assert table.method_settings(s, "vae") == s
     y = table.table_settings(False, dataset="yahoo")
     assert (y.latent_dim, y.embed_dim, y.hidden, y.batch_size, y.n_train, y.n_eval) == (32, 512, 1024, 32, 30000, 10000)
     keys = {table.table_settings(False, dataset=d).key() for d in T.TEXT_DATASET_NAMES}
@@ -112,6 +115,36 @@ def test_one_method_seed_piece_writes_its_record_and_the_table_assembles_from_th
     with pytest.raises(ValueError, match="reads its own data"):
         table.run_table(quick=True, settings=s, train_x=torch.zeros(2, 3), eval_x=torch.zeros(2, 3),
                         progress=False, cache_dir=None)
+
+
+def test_a_per_method_override_changes_that_method_only_and_is_checked_in_its_records(tmp_path):
+    plain = _tiny(n_train=32)
+    s = dataclasses.replace(plain, method_overrides=(("sa_vae", "svi_steps", 1),))
+    assert s.key() == plain.key()  # the other methods' records keep their folder
+    _, sa = table.build_method("sa_vae", s, 1004, seed=3)
+    assert sa.svi_steps == 1 and plain.svi_steps == 2
+    cache = tmp_path / "cache"
+    table.run_table(quick=True, settings=s, methods=["vae", "sa_vae"], progress=False, outdir=tmp_path,
+                    cache_dir=cache)
+    (folder,) = [p for p in cache.iterdir() if p.is_dir()]
+    assert json.loads((folder / "sa_vae_seed20211206.json").read_text())["method_overrides"] == {"svi_steps": 1}
+    assert "method_overrides" not in json.loads((folder / "vae_seed20211206.json").read_text())
+    assert table.settings_from_json(json.loads((folder / "settings.json").read_text())) == s
+    assert "SA-VAE svi_steps = 1" in (tmp_path / "table1_synthetic.md").read_text()
+    # the VAE's record serves the plain settings; SA-VAE's, made with 1 step, is refused for 2
+    rows = table.run_table(quick=True, settings=plain, methods=["vae"], train=False, progress=False,
+                           outdir=tmp_path, cache_dir=cache)
+    assert rows[0]["n_seeds"] == 1
+    with pytest.raises(ValueError, match=r"trained with method_overrides \{'svi_steps': 1\}.*delete the record"):
+        table.run_table(quick=True, settings=plain, methods=["sa_vae"], train=False, progress=False,
+                        outdir=tmp_path, cache_dir=cache)
+    assert table.parse_overrides(["sa_vae.svi_steps=3"], "synthetic") == {"method_overrides": (("sa_vae", "svi_steps", 3),)}
+    with pytest.raises(ValueError, match="cannot be set per method"):
+        dataclasses.replace(plain, method_overrides=(("sa_vae", "hidden", 4),))
+    with pytest.raises(ValueError, match="given twice"):
+        dataclasses.replace(plain, method_overrides=(("sa_vae", "svi_steps", 1), ("sa_vae", "svi_steps", 3)))
+    with pytest.raises(ValueError, match="unknown method 'savae'"):
+        table.parse_overrides(["savae.svi_steps=3"], "synthetic")
 
 
 def test_settings_of_a_record_folder_are_read_back_as_their_data_set():

@@ -21,7 +21,8 @@ before the text data sets existed.
 from __future__ import annotations
 
 from .cli import add_arguments, main, parse_overrides
-from .datasets import DATASETS, TableDataset, dataset_of, get_dataset, register
+from .datasets import (DATASETS, METHOD_FIELDS, TableDataset, dataset_of, get_dataset, method_overrides,
+                       method_settings, register, settings_json)
 from .fashion_mnist import (DERIVED_ROWS, FASHION_MNIST, FULL_EPOCHS, IDENTIFIABLE_TWINS, INJECTIVE_LAMBDA_ROWS,
                             METHODS, PAPER_FASHION_MNIST, PAPER_LABELS, RESULTS_DIR, TableSettings)
 from .render import (BASE_METRICS, GOAL_AU, GOAL_LL_GAP, PAPER_METRICS, commentary, read_table,
@@ -38,7 +39,8 @@ CSV_NAME = FASHION_MNIST.csv_name
 MD_NAME = FASHION_MNIST.md_name
 
 __all__ = [
-    "DATASETS", "TableDataset", "get_dataset", "dataset_of", "register",
+    "DATASETS", "TableDataset", "get_dataset", "dataset_of", "register", "METHOD_FIELDS", "method_overrides",
+    "method_settings", "settings_json",
     "TableSettings", "TextTableSettings", "table_settings", "settings_from_json",
     "METHODS", "TEXT_METHODS", "INJECTIVE_LAMBDA_ROWS", "IDENTIFIABLE_TWINS", "DERIVED_ROWS",
     "PAPER_FASHION_MNIST", "PAPER_SYNTHETIC", "PAPER_YAHOO", "PAPER_LABELS", "PAPER_METRICS", "BASE_METRICS",

@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "the table afterwards with --from-cache")
     parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any TableSettings field, e.g. --set n_train=10000 --set hidden=256")
+                        help="override any settings field, e.g. --set n_train=10000 --set hidden=256, or one "
+                             "method's, e.g. --set sa_vae.svi_steps=10 (replaces the mode's per-method overrides)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="(method, seed) runs trained at once, one process each (default 1; 2 on two CPU cores)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
@@ -56,28 +57,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def parse_overrides(items: list[str], dataset: str = "fashion_mnist") -> dict:
-    """``["n_train=10000", "lr=0.001", "n_eval=None"]`` → typed overrides of the data set's settings fields."""
-    settings_type = get_dataset(dataset).settings_type
-    fields = {f.name: f for f in dataclasses.fields(settings_type)}
+    """``["n_train=10000", "lr=0.001", "n_eval=None", "sa_vae.svi_steps=10"]`` → typed overrides of the data
+    set's settings fields; ``METHOD.FIELD=VALUE`` sets one method's field (``method_overrides``, replacing the
+    mode's overrides of that data set)."""
+    spec = get_dataset(dataset)
+    settings_type = spec.settings_type
+    fields = {f.name for f in dataclasses.fields(settings_type)} - {"method_overrides"}
     out: dict = {}
+    per_method: list = []
     for item in items:
         key, sep, value = item.partition("=")
-        key = key.strip()
+        method, dot, key = key.strip().rpartition(".")
         if not sep or key not in fields:
-            raise ValueError(f"--set: expected KEY=VALUE with KEY among {sorted(fields)}, got {item!r}")
-        default = getattr(settings_type(), key)
-        if value.strip().lower() == "none":
-            out[key] = None
-        elif isinstance(default, float):
-            out[key] = float(value)
-        elif isinstance(default, str):
-            out[key] = value.strip()
+            raise ValueError(f"--set: expected KEY=VALUE or METHOD.KEY=VALUE with KEY among {sorted(fields)}, "
+                             f"got {item!r}")
+        typed = _typed(key, value, getattr(settings_type(), key))
+        if dot:
+            per_method.append((spec.check_method(method), key, typed))
         else:
-            try:
-                out[key] = int(value)
-            except ValueError as exc:
-                raise ValueError(f"--set: {key} needs an integer, got {value!r}") from exc
+            out[key] = typed
+    if per_method:
+        out["method_overrides"] = tuple(per_method)
     return out
+
+
+def _typed(key: str, value: str, default):
+    if value.strip().lower() == "none":
+        return None
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, str):
+        return value.strip()
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"--set: {key} needs an integer, got {value!r}") from exc
 
 
 def main(args: argparse.Namespace | list[str] | None = None) -> int:

@@ -17,14 +17,69 @@ from typing import Any, Callable
 
 from .. import config
 
-__all__ = ["DERIVED_ROWS", "MethodSettings", "TableDataset", "DATASETS", "register", "get_dataset", "dataset_of",
-           "settings_key", "training_method"]
+__all__ = ["DERIVED_ROWS", "METHOD_FIELDS", "MethodSettings", "TableDataset", "DATASETS", "register", "get_dataset",
+           "dataset_of", "settings_key", "settings_json", "method_overrides", "method_settings", "training_method"]
+
+#: The settings a per-method override (``MethodSettings.method_overrides``) may change: a method's own training
+#: budget and parameters. Data, networks and evaluation stay those of the whole table, so its rows stay comparable.
+METHOD_FIELDS = ("epochs", "optimizer", "lr", "clip_grad", "beta", "free_bits", "kl_threshold",
+                 "kl_threshold_pretrain", "warmup_epochs", "lagging_max_inner", "lagging_check_every",
+                 "lagging_patience", "svi_steps", "svi_lr", "lid_lam", "lid_activation", "lid_init_ratio")
 
 
 def settings_key(settings) -> str:
-    """A short hash of a settings dataclass (its fields; class-level constants are not fields): the cache folder name."""
-    blob = json.dumps(dataclasses.asdict(settings), sort_keys=True).encode()
+    """A short hash of a settings dataclass: the cache folder name.
+
+    Hashes every field except ``method_overrides`` (class-level constants are not fields): a per-method override
+    changes that method's runs only, so it is kept in their records (checked when they are read), not in the
+    folder name that the other methods' records share.
+    """
+    blob = json.dumps(_keyed_fields(settings), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _keyed_fields(settings) -> dict:
+    fields = dataclasses.asdict(settings)
+    fields.pop("method_overrides", None)
+    return fields
+
+
+def settings_json(settings) -> dict:
+    """The fields of ``settings`` as written to a cache folder's ``settings.json`` (``method_overrides`` only when any)."""
+    fields = _keyed_fields(settings)
+    if getattr(settings, "method_overrides", ()):
+        fields["method_overrides"] = [list(item) for item in settings.method_overrides]
+    return fields
+
+
+def method_overrides(settings, key: str) -> dict:
+    """``{field: value}`` that ``settings.method_overrides`` sets for method ``key`` (empty when none)."""
+    return {field: value for method, field, value in getattr(settings, "method_overrides", ()) if method == key}
+
+
+def method_settings(settings, key: str):
+    """``settings`` as method ``key`` trains and is evaluated with: its ``method_overrides`` applied."""
+    own = method_overrides(settings, key)
+    return dataclasses.replace(settings, **own) if own else settings
+
+
+def _check_method_overrides(value) -> tuple:
+    """``method_overrides`` as a tuple of ``(method, field, value)`` triples (lists from JSON accepted)."""
+    if not isinstance(value, (tuple, list)):
+        raise ValueError(f"method_overrides: expected (method, field, value) triples, got {value!r}")
+    out, seen = [], set()
+    for item in value:
+        if not isinstance(item, (tuple, list)) or len(item) != 3 or not isinstance(item[0], str):
+            raise ValueError(f"method_overrides: expected (method, field, value) triples, got {item!r}")
+        method, field, val = item
+        if field not in METHOD_FIELDS:
+            raise ValueError(f"method_overrides: {method}'s field {field!r} cannot be set per method; allowed: "
+                             f"{', '.join(METHOD_FIELDS)} (data, networks and evaluation are the whole table's)")
+        if (method, field) in seen:
+            raise ValueError(f"method_overrides: {method}.{field} is given twice")
+        seen.add((method, field))
+        out.append((method, field, val))
+    return tuple(out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +87,8 @@ class MethodSettings:
     """The settings every data set's table shares: budget, optimiser, evaluation and the methods' parameters.
 
     A data set's settings dataclass extends this one with its data and network fields (and may change a
-    default); all fields together are hashed into the cache key (:func:`settings_key`, field order irrelevant).
+    default); all fields but ``method_overrides`` are hashed into the cache key (:func:`settings_key`, field
+    order irrelevant).
 
     Attributes
     ----------
@@ -68,6 +124,10 @@ class MethodSettings:
     eval_seed : int
         Base of the evaluation's Monte-Carlo seeds (:func:`identkit.table.evaluation_seed`), independent of the
         training seeds.
+    method_overrides : tuple of (method, field, value)
+        Settings of one method that differ from the table's (fields of :data:`METHOD_FIELDS`), e.g.
+        ``(("sa_vae", "svi_steps", 5),)`` to fit a costly method into a budget. Not part of the cache key: they
+        are written into the method's records and a record made with other overrides is refused when read.
     """
 
     epochs: int = 50
@@ -90,6 +150,10 @@ class MethodSettings:
     lid_init_ratio: float | None = 0.3
     data_seed: int = config.DEFAULT_SEED
     eval_seed: int = 7
+    method_overrides: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "method_overrides", _check_method_overrides(self.method_overrides))
 
     def key(self) -> str:
         """A short hash of the settings (the cache folder name)."""

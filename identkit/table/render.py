@@ -128,6 +128,10 @@ def render_markdown(rows: list[dict], settings=None, dataset: str | None = None)
         lines.append(f"Mode: {rows[0]['mode']}.")
     if settings is not None:
         lines.append(spec.describe(settings))
+        own = getattr(settings, "method_overrides", ())
+        if own:
+            lines.append("Per-method settings: " + "; ".join(
+                f"{spec.methods.get(m, m)} {field} = {value}" for m, field, value in own) + ".")
     ceil = [r for r in rows if math.isfinite(float(r.get("MI_ceiling", float("nan"))))]
     mi_note = ""
     if ceil:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import config
 from .._checks import check_int, check_seed
-from .datasets import dataset_of, get_dataset, settings_key
+from .datasets import dataset_of, get_dataset, method_overrides, method_settings, settings_json, settings_key
 from .render import BASE_METRICS, mode_string, summarise_runs, write_table
 
 __all__ = ["CACHE_DIR", "table_settings", "settings_from_json", "build_method", "load_table_data",
@@ -52,8 +52,9 @@ def settings_from_json(data: dict):
 
 
 def build_method(key: str, settings, data_dim: int, seed: int, train_x=None, val_x=None):
-    """``(model, method)`` for method ``key`` of the data set of ``settings`` (its :attr:`TableDataset.build`)."""
-    return dataset_of(settings).build(key, settings, data_dim, seed, train_x, val_x)
+    """``(model, method)`` for method ``key`` of the data set of ``settings`` (its :attr:`TableDataset.build`), with
+    the method's own ``method_overrides`` applied."""
+    return dataset_of(settings).build(key, method_settings(settings, key), data_dim, seed, train_x, val_x)
 
 
 def load_table_data(settings):
@@ -70,7 +71,7 @@ def cache_folder(cache_dir, settings, train_x, eval_x) -> Path:
     """``cache_dir/<settings hash>-<train fingerprint>-<eval fingerprint>`` (created, with its settings.json)."""
     folder = Path(cache_dir) / f"{settings_key(settings)}-{_fingerprint(train_x)}-{_fingerprint(eval_x)}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=1, sort_keys=True))
+    (folder / "settings.json").write_text(json.dumps(settings_json(settings), indent=1, sort_keys=True))
     return folder
 
 
@@ -149,6 +150,8 @@ def train_and_evaluate(key: str, settings: Settings, train_x, eval_x, seed: int,
     seed = check_seed(seed)
     device = default_device() if device is None else _check_device(device)
     spec = dataset_of(settings)
+    own = method_overrides(settings, key)
+    settings = method_settings(settings, key)
     model, method = spec.build(key, settings, spec.data_dim(settings, train_x), seed, train_x, val_x)
     model.to(device)
     epochs = settings.epochs + int(getattr(method, "extra_epochs", 0))
@@ -172,6 +175,8 @@ def train_and_evaluate(key: str, settings: Settings, train_x, eval_x, seed: int,
         row["resumed_at"] = [int(e) for e in resumed]
     if key == "lagging":
         row["aggressive_epochs"] = int(method.aggressive_epochs)
+    if own:
+        row["method_overrides"] = own
     return row
 
 
@@ -209,11 +214,13 @@ def reevaluate(cache_dir: str | Path, settings: Settings | None = None, methods=
         if not model_file.exists():
             missing.append(path.name)
             continue
+        _check_record_overrides(rec, settings, path)
+        own = method_settings(settings, rec["method"])
         model = load_checkpoint(model_file, map_location=device or "cpu")
-        _, method = spec.build(rec["method"], settings, data_dim, int(rec["seed"]))
-        method.batch_size = settings.batch_size
+        _, method = spec.build(rec["method"], own, data_dim, int(rec["seed"]))
+        method.batch_size = own.batch_size
         t0 = time.perf_counter()
-        rec.update(evaluate_run(rec["method"], settings, model, method, eval_x.to(next(model.parameters()).device),
+        rec.update(evaluate_run(rec["method"], own, model, method, eval_x.to(next(model.parameters()).device),
                                 int(rec["seed"])))
         import torch
 
@@ -225,6 +232,15 @@ def reevaluate(cache_dir: str | Path, settings: Settings | None = None, methods=
         warnings.warn(f"no saved model for {', '.join(missing)}: their metrics were not recomputed", RuntimeWarning,
                       stacklevel=2)
     return done
+
+
+def _check_record_overrides(rec: dict, settings, path: Path) -> None:
+    """Refuse a record whose method was trained with other per-method overrides than ``settings`` give it."""
+    want, have = method_overrides(settings, rec["method"]), rec.get("method_overrides", {})
+    if want != have:
+        raise ValueError(f"{path}: trained with method_overrides {have or 'none'}, but the settings give "
+                         f"{rec['method']} {want or 'none'}; delete the record (and its .model.pt) to retrain it, "
+                         "or use the settings it was made with")
 
 
 def _check_device(device):
@@ -380,6 +396,7 @@ def run_table(quick: bool | None = None, seeds: int | None = None, outdir: str |
             path = None if cache is None else cache / f"{key}_seed{seed}.json"
             if path is not None and path.exists():
                 done[key, seed] = json.loads(path.read_text())
+                _check_record_overrides(done[key, seed], settings, path)
             else:
                 todo.append((key, seed, path))
     if not train:
