@@ -20,7 +20,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(PIPQ) "torch==2.13.0"
-	$(PIPQ) -e ".[test,notebook,book]"
+	$(PIPQ) -e ".[test,notebook,book,approx]"
 	@touch $@
 
 FMNIST_DIR   := /usr/share/datasets/fashion-mnist
