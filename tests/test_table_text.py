@@ -130,7 +130,8 @@ def test_a_per_method_override_changes_that_method_only_and_is_checked_in_its_re
     assert json.loads((folder / "sa_vae_seed20211206.json").read_text())["method_overrides"] == {"svi_steps": 1}
     assert "method_overrides" not in json.loads((folder / "vae_seed20211206.json").read_text())
     assert table.settings_from_json(json.loads((folder / "settings.json").read_text())) == s
-    assert "SA-VAE svi_steps = 1" in (tmp_path / "table1_synthetic.md").read_text()
+    md = (tmp_path / "table1_synthetic.md").read_text()
+    assert "SA-VAE svi_steps = 1" in md and "| SA-VAE (svi_steps 1) |" in md and "| SA-VAE (refined q) (svi_steps 1) |" in md
     # the VAE's record serves the plain settings; SA-VAE's, made with 1 step, is refused for 2
     rows = table.run_table(quick=True, settings=plain, methods=["vae"], train=False, progress=False,
                            outdir=tmp_path, cache_dir=cache)

@@ -5,6 +5,7 @@ Shared by every data set of :mod:`identkit.table.datasets` (its methods, metrics
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -63,12 +64,23 @@ def summarise_runs(spec: TableDataset, methods: list[str], results: dict[str, li
     """The table's rows: per method (in ``methods`` order) mean ± sd over its runs, then its derived rows."""
     rows = []
     for k in methods:
+        own = _overrides_label(results.get(k, []))
         if results.get(k):
-            rows.append(_summarise(spec, k, results[k], mode))
+            rows.append(_summarise(spec, k, results[k], mode, label=spec.methods[k] + own))
         for derived, (base, field, label) in spec.derived_rows.items():
             if base == k and _derived_runs(results.get(k, []), field):
-                rows.append(_summarise(spec, derived, _derived_runs(results[k], field), mode, label=label))
+                rows.append(_summarise(spec, derived, _derived_runs(results[k], field), mode, label=label + own))
     return rows
+
+
+def _overrides_label(runs: list[dict]) -> str:
+    """`` (svi_steps 5)`` for runs made with per-method settings (their records' ``method_overrides``), else ''."""
+    found = {json.dumps(r.get("method_overrides", {}), sort_keys=True) for r in runs}
+    if len(found) > 1:
+        raise ValueError(f"runs of method {runs[0].get('method')!r} were made with different method_overrides: "
+                         f"{sorted(found)}; rerun them with one setting")
+    own = runs[0].get("method_overrides", {}) if runs else {}
+    return f" ({', '.join(f'{k} {v}' for k, v in sorted(own.items()))})" if own else ""
 
 
 def write_table(rows: list[dict], settings, quick: bool, outdir) -> tuple[Path, Path]:
