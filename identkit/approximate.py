@@ -101,7 +101,7 @@ class Draws:
     method : str
         ``"NUTS"``, ``"ADVI (mean-field)"`` or ``"ADVI (full-rank)"``.
     samples : dict of str → ndarray
-        Site → draws of shape (chains, draws, *site shape) (one "chain" for ADVI).
+        Site → draws of shape (chains, draws) + the site's shape (one "chain" for ADVI).
     seconds : float
         Wall time of the inference (JAX compilation included: it is part of what a user waits for).
     r_hat, ess : dict of str → ndarray
@@ -124,7 +124,7 @@ class Draws:
         return self.samples[name]
 
     def flat(self, name: str) -> np.ndarray:
-        """All draws of site ``name``, chains concatenated: shape (chains · draws, *site shape)."""
+        """All draws of site ``name``, chains concatenated: shape (chains · draws) + the site's shape."""
         s = self._site(name)
         return s.reshape((-1,) + s.shape[2:])
 
@@ -137,7 +137,7 @@ class Draws:
         return self.flat(name).std(axis=0, ddof=1)
 
     def chain_means(self, name: str) -> np.ndarray:
-        """Mean of site ``name`` per chain: shape (chains, *site shape) (chains that disagree did not mix)."""
+        """Mean of site ``name`` per chain: shape (chains,) + the site's shape (chains that disagree did not mix)."""
         return self._site(name).mean(axis=1)
 
 
