@@ -18,7 +18,7 @@ gradient map is discontinuous, vs softplus/CELU, which give continuous Brenier m
 optimiser (Adam vs :class:`~identkit.neural.train.TFRMSprop`, the reference's TF1 RMSprop). Every variant
 stays provably injective (strongly monotone g1, g2 with margin λ; β with singular values ≥ 0.1).
 
-The scale is lesson 06's quick scale (:data:`SCALE`): 5 000 training images, 1 000 test images, latent 32,
+The scale is lesson 07's quick scale (:data:`SCALE`): 5 000 training images, 1 000 test images, latent 32,
 hidden 256, 8 epochs, batch 100, lr 2e-3. ``--quick`` is a smoke test (tiny data, one seed) for CI.
 """
 from __future__ import annotations

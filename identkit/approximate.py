@@ -24,6 +24,7 @@ NumPyro (and JAX) are an optional extra: ``pip install -e '.[approx]'``. JAX run
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -33,7 +34,8 @@ from . import config
 from ._checks import as_finite_array, check_int, check_positive, check_seed
 
 __all__ = ["Draws", "require_numpyro", "gmm_model", "ppca_model", "nuts", "advi", "meanfield_gaussian",
-           "GUIDES"]
+           "GUIDES", "GMMComparison", "PPCAComparison", "compare_gmm", "compare_label_switching", "compare_ppca",
+           "budget"]
 
 #: ADVI families: name → NumPyro autoguide class name.
 GUIDES = {"mean-field": "AutoNormal", "full-rank": "AutoMultivariateNormal"}
@@ -226,3 +228,177 @@ def meanfield_gaussian(mean, cov) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("cov: not positive definite; the mean-field optimum needs an invertible Σ") from exc
     lam_diag = np.sum(prec * prec, axis=0)  # diag(Σ⁻¹) = column sums of squares of L⁻¹
     return m, 1.0 / lam_diag
+
+
+
+# ------------------------------------------------------------------------------------------------ refereed runs
+def budget(quick: bool | None = None) -> dict:
+    """The sampler and optimiser budget of lesson 04: NumPyro's defaults in full mode, a CI-sized one in quick mode.
+
+    Full: 4 chains × (1 000 warm-up + 1 000 draws), 3 000 ADVI steps; quick: 4 × (300 + 300), 1 500 steps (enough
+    for R̂ and the means, not for the tails).
+    """
+    if config.resolve_quick(quick):
+        return dict(chains=4, warmup=300, draws=300, advi_steps=1500)
+    return dict(chains=4, warmup=1000, draws=1000, advi_steps=3000)
+
+
+@dataclass(frozen=True)
+class GMMComparison:
+    """One Beta-mixture data set at its generating θ: the exact posterior of α, NUTS and mean-field ADVI.
+
+    Attributes
+    ----------
+    data : GMMDataset
+        The data set (``identkit.classical.gmm.paper_datasets``).
+    exact : GridPosterior
+        p(α | x; θ) on identkit's 2 001-point grid (checked against quadrature in ``tests/test_gmm.py``).
+    exact_seconds : float
+        Wall time of the exact grid posterior.
+    nuts, advi : Draws
+        NUTS and mean-field ADVI on :func:`gmm_model` with the same θ and prior. (α is one number, so mean-field
+        and full-rank ADVI are the same family here.)
+    """
+
+    data: object
+    exact: object
+    exact_seconds: float
+    nuts: Draws
+    advi: Draws
+
+
+@functools.lru_cache(maxsize=4)
+def _compare_gmm(n, seed, chains, warmup, draws, advi_steps):
+    from .classical.gmm import paper_datasets
+
+    out = {}
+    for k, (name, d) in enumerate(paper_datasets(n, seed=seed).items()):
+        m = d.model
+        t0 = time.perf_counter()
+        exact = m.posterior(d.x)
+        t_exact = time.perf_counter() - t0
+        kw = dict(mu=m.mu, sigma=m.sigma, prior=m.prior)
+        r = nuts(gmm_model, d.x, chains=chains, warmup=warmup, draws=draws, seed=seed + k, **kw)
+        q = advi(gmm_model, d.x, guide="mean-field", steps=advi_steps, lr=0.02, seed=seed + k, **kw)
+        out[name] = GMMComparison(d, exact, t_exact, r, q)
+    return out
+
+
+def compare_gmm(n: int = 10_000, seed: int = config.DEFAULT_SEED, quick: bool | None = None,
+                **overrides) -> dict[str, GMMComparison]:
+    r"""Exact p(α | x; θ), NUTS and mean-field ADVI on each of the paper's three Beta-mixture data sets.
+
+    The model is lesson 02's, α ~ Beta(5, 5) and x_i | α ~ α N(μ1, σ1²) + (1 − α) N(μ2, σ2²) at the generating θ;
+    data set k's chains and ADVI take seed ``seed + k``. The budget is :func:`budget` (``quick``), updated by
+    ``overrides`` (``chains``, ``warmup``, ``draws``, ``advi_steps``). Results are cached in memory per
+    argument set, so a figure and a notebook cell that ask for the same runs share them.
+
+    Returns
+    -------
+    dict name → :class:`GMMComparison` (``"one_cluster"``, ``"overlapping"``, ``"separated"``).
+    """
+    b = _budget(quick, overrides)
+    return _compare_gmm(check_int(n, "n"), check_seed(seed), b["chains"], b["warmup"], b["draws"], b["advi_steps"])
+
+
+def _budget(quick, overrides) -> dict:
+    b = budget(quick)
+    unknown = set(overrides) - set(b)
+    if unknown:
+        raise ValueError(f"unknown budget setting(s) {', '.join(sorted(unknown))}; use {', '.join(b)}")
+    b.update({k: check_int(v, k) for k, v in overrides.items()})
+    return b
+
+
+@functools.lru_cache(maxsize=4)
+def _compare_label_switching(n, seed, chains, warmup, draws, advi_steps):
+    from .classical.gmm import paper_datasets
+
+    d = paper_datasets(n, seed=seed)["separated"]
+    kw = dict(sigma=d.model.sigma, prior=d.model.prior, free_means=True)
+    r = nuts(gmm_model, d.x, chains=chains, warmup=warmup, draws=draws, seed=seed, **kw)
+    # larger steps than for α alone (the means travel ~10 units from their start), twice the steps and 4 draws per
+    # ELBO gradient (with one, q's scales were still 40 % too wide after 3 000 steps)
+    q = advi(gmm_model, d.x, guide="mean-field", steps=2 * advi_steps, lr=0.1, elbo_particles=4, seed=seed, **kw)
+    return d, r, q
+
+
+def compare_label_switching(n: int = 10_000, seed: int = config.DEFAULT_SEED, quick: bool | None = None,
+                            **overrides):
+    r"""NUTS and mean-field ADVI on the separated data with the means free: μ_k ~ N(0, 10²), σ and the prior known.
+
+    Swapping the labels, (α, μ1, μ2) ↦ (1 − α, μ2, μ1), leaves the likelihood and the prior unchanged (Beta(5, 5)
+    and the two N(0, 10²) are symmetric), so the exact posterior is symmetric too: **E[α | x] = 1/2 and
+    P(α > 1/2 | x) = 1/2 exactly**, with one mode near (0.85, −10, 10) and its mirror image. Each chain starts from
+    NumPyro's default point (uniform in (−2, 2) on the unconstrained space, drawn from ``seed``) and stays in the
+    mode it finds first: the modes are 20 apart in μ, about a thousand posterior sds, with essentially no mass
+    between them. ADVI takes 2 × ``advi_steps`` steps with 4 draws per ELBO gradient.
+
+    Returns
+    -------
+    (GMMDataset, Draws, Draws)
+        The data set, NUTS's draws (sites ``"alpha"`` and ``"mu"``) and ADVI's.
+    """
+    b = _budget(quick, overrides)
+    return _compare_label_switching(check_int(n, "n"), check_seed(seed), b["chains"], b["warmup"], b["draws"],
+                                    b["advi_steps"])
+
+
+@dataclass(frozen=True)
+class PPCAComparison:
+    """PPCA at known W and σ on ``n`` data points: the exact posterior, the best mean-field q, NUTS and ADVI.
+
+    Attributes
+    ----------
+    ppca : PPCA
+        The model (``reference_W(case)``, σ).
+    x : ndarray of shape (n, D)
+        Data drawn from the model.
+    mean : ndarray of shape (n, K)
+        Exact posterior means M⁻¹ Wᵀ x_i.
+    cov : ndarray of shape (K, K)
+        The exact posterior covariance σ² M⁻¹ (the same for every point).
+    meanfield_var : ndarray of shape (K,)
+        The closed-form optimum of mean-field VI, 1 / (Σ⁻¹)_kk (:func:`meanfield_gaussian`).
+    nuts, meanfield, fullrank : Draws
+        NUTS and mean-field / full-rank ADVI on :func:`ppca_model` (site ``"z"`` of shape (n, K)).
+    """
+
+    ppca: object
+    x: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+    meanfield_var: np.ndarray
+    nuts: Draws
+    meanfield: Draws
+    fullrank: Draws
+
+
+@functools.lru_cache(maxsize=4)
+def _compare_ppca(case, n, sigma, seed, chains, warmup, draws, advi_steps):
+    from .classical.ppca import PPCA, reference_W
+
+    model = PPCA(reference_W(case, seed=seed), sigma)
+    x, _ = model.sample(n, seed=seed + 1)
+    mean, cov = model.posterior(x)
+    _, mf_var = meanfield_gaussian(mean, cov)
+    args = (x, model.W, model.sigma)
+    r = nuts(ppca_model, *args, chains=chains, warmup=warmup, draws=draws, seed=seed)
+    mf = advi(ppca_model, *args, guide="mean-field", steps=2 * advi_steps, lr=0.02, lr_final=0.05, seed=seed)
+    fr = advi(ppca_model, *args, guide="full-rank", steps=2 * advi_steps, lr=0.02, lr_final=0.05, seed=seed)
+    return PPCAComparison(model, x, mean, cov, mf_var, r, mf, fr)
+
+
+def compare_ppca(case: str = "repeated", n: int = 20, sigma: float = 1.0, seed: int = config.DEFAULT_SEED,
+                 quick: bool | None = None, **overrides) -> PPCAComparison:
+    r"""Exact posterior, closed-form mean-field optimum, NUTS and ADVI (mean-field, full-rank) on PPCA.
+
+    W = ``reference_W(case, seed=seed)`` (D = 5, K = 2), σ known, ``n`` points drawn with seed ``seed + 1``; the
+    latent is the (n, K) array of local z_i. For ``case="repeated"`` (W = [w, w]) the likelihood sees only
+    z1 + z2, so along u = (1, −1)/√2 the exact posterior is the prior N(0, 1) for every x_i, while the best
+    mean-field q has variance uᵀ diag(v) u = v1/2 + v2/2 there (lesson 04). ADVI takes 2 × ``advi_steps`` Adam
+    steps (2n latent dimensions, decreasing steps from 0.02 to 0.001).
+    """
+    b = _budget(quick, overrides)
+    return _compare_ppca(str(case), check_int(n, "n"), check_positive(sigma, "sigma"), check_seed(seed),
+                         b["chains"], b["warmup"], b["draws"], b["advi_steps"])

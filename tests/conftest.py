@@ -62,8 +62,9 @@ def draw_figures_with_cli(outdir: Path, flag: str, names: list[str]) -> None:
 
 # Scopes that take minutes on two cores, longest first. pytest-xdist (--dist loadscope) hands scopes to workers
 # in collection order, so collecting these first keeps one of them from starting last and running alone.
-_LONG_SCOPES = ("notebooks/08_table.ipynb", "tests/test_frame.py", "tests/test_figures_trained.py",
-                "notebooks/09_text.ipynb")
+_LONG_SCOPES = ("notebooks/09_table.ipynb", "tests/test_frame.py", "tests/test_figures_trained.py",
+                "notebooks/10_text.ipynb", "notebooks/solutions/04_approximate_inference_solutions.ipynb",
+                "notebooks/04_approximate_inference.ipynb")
 
 
 def pytest_collection_modifyitems(config, items):

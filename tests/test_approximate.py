@@ -108,3 +108,44 @@ def test_bad_arguments_are_named():
         A.nuts(A.gmm_model, x, chains=0)
     with pytest.raises(ValueError, match="no site 'beta'"):
         A.nuts(A.gmm_model, x, chains=1, warmup=5, draws=5).mean("beta")
+
+
+def test_split_rhat_is_the_bda3_formula():
+    """NumPyro's split R-hat against BDA3 §11.4 written out: half-chains, within and between variances."""
+    from numpyro.diagnostics import split_gelman_rubin
+
+    rng = np.random.default_rng(0)
+    chains = rng.normal(size=(4, 200)) + np.array([0.0, 0.0, 0.0, 0.6])[:, None]  # one chain off
+    pieces = np.concatenate([chains[:, :100], chains[:, 100:]])
+    n = pieces.shape[1]
+    W = pieces.var(axis=1, ddof=1).mean()
+    rhat = np.sqrt(((n - 1) / n * W + pieces.mean(axis=1).var(ddof=1)) / W)
+    assert float(split_gelman_rubin(chains)) == pytest.approx(rhat, rel=1e-12)
+    assert rhat > 1.01  # the shifted chain is seen
+
+
+def test_compare_functions_share_their_runs_and_check_the_budget():
+    """The lesson's figure and its printout ask for the same runs: one computation, cached; a misspelt budget
+    setting is an error, not ignored."""
+    kw = dict(n=500, quick=True, chains=2, warmup=50, draws=50, advi_steps=100)
+    first = A.compare_gmm(**kw)
+    assert A.compare_gmm(**kw) is first
+    assert list(first) == ["one_cluster", "overlapping", "separated"]
+    c = first["overlapping"]
+    assert c.nuts.samples["alpha"].shape == (2, 50) and c.exact_seconds > 0
+    assert A.budget(True)["draws"] < A.budget(False)["draws"]
+    with pytest.raises(ValueError, match="unknown budget setting"):
+        A.compare_gmm(n=500, quick=True, chain=2)
+    with pytest.raises(ValueError, match="draws"):
+        A.compare_ppca(quick=True, draws=0)
+
+
+def test_meanfield_on_repeated_columns_matches_the_lesson_closed_forms():
+    """Lesson 04's formulas for W = [w, w]: 1/Λ_kk = σ²/(a + σ²), Σ_kk = (a + σ²)/(2a + σ²), u'Σu = 1."""
+    model = PPCA(reference_W("repeated"), 1.5)
+    a, s2 = float(model.W[:, 0] @ model.W[:, 0]), model.sigma**2
+    _, mf_var = A.meanfield_gaussian(np.zeros(2), model.posterior_cov)
+    np.testing.assert_allclose(mf_var, s2 / (a + s2), rtol=1e-12)
+    np.testing.assert_allclose(np.diag(model.posterior_cov), (a + s2) / (2 * a + s2), rtol=1e-12)
+    (u,) = nonidentifiable_directions(model.W)
+    assert float(u @ model.posterior_cov @ u) == pytest.approx(1.0, rel=1e-12)

@@ -36,7 +36,7 @@ def test_redrawn_training_figures_show_the_same_numbers(drawn_training_figures):
     """Drawing a training figure again (same seed, thread count and cached model) gives the same numbers: the
     check `make figures` applies against the committed files passes on an identical redraw."""
     out, _ = drawn_training_figures
-    name = "05_lambda_sweep"
+    name = "06_lambda_sweep"
     first = _data.read_data(out / _data.DATA_DIR / f"{name}.json")
     fig = figures.make(name, quick=True)
     assert _data.compare_data(_data.figure_data(fig), first) == []

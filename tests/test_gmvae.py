@@ -415,7 +415,7 @@ def test_evaluate_is_one_pass_of_the_separate_methods(order):
 
 
 def test_collapse_fit_is_cached_and_restored_exactly(tmp_path, monkeypatch):
-    """The lesson-04 fit is kept in the model cache: a second call loads it, bit for bit, without training."""
+    """The lesson-05 fit is kept in the model cache: a second call loads it, bit for bit, without training."""
     import torch
 
     from identkit.neural import exact_gmvae

@@ -1,4 +1,4 @@
-"""Figures of notebook 05: ICNN potentials, their Brenier (gradient) maps, and why strict convexity (λ > 0) matters."""
+"""Figures of notebook 06: ICNN potentials, their Brenier (gradient) maps, and why strict convexity (λ > 0) matters."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -125,8 +125,8 @@ def _angle_colours(pts: np.ndarray) -> np.ndarray:
     return plt.get_cmap("twilight")(angle)[:, :3] * shade[:, None]
 
 
-@figure("05_icnn_potential", "A fitted 2-D ICNN potential, its Brenier map as a deformed grid, and its "
-        "monotonicity ratios (all ≥ λ)", notebook="05_icnn_brenier_maps", cost="training")
+@figure("06_icnn_potential", "A fitted 2-D ICNN potential, its Brenier map as a deformed grid, and its "
+        "monotonicity ratios (all ≥ λ)", notebook="06_icnn_brenier_maps", cost="training")
 def icnn_potential(*, quick: bool = False, lam: float = 0.2, seed: int = 0):
     """(a) contours of ``ψ(u) + λ‖u‖²/2`` for a seeded ICNN fitted to a convex target map; (b) the image of a regular
     grid under ``g = ∇ψ + λu``; (c) histogram of ``(g(u) − g(v))ᵀ(u − v)/‖u − v‖²`` over random pairs, vs λ."""
@@ -160,8 +160,8 @@ def icnn_potential(*, quick: bool = False, lam: float = 0.2, seed: int = 0):
     return fig
 
 
-@figure("05_no_lambda_collapse", "Convex but not strictly convex potentials: their gradient maps collapse a "
-        "region or a direction (λ = 0); adding λu restores injectivity", notebook="05_icnn_brenier_maps",
+@figure("06_no_lambda_collapse", "Convex but not strictly convex potentials: their gradient maps collapse a "
+        "region or a direction (λ = 0); adding λu restores injectivity", notebook="06_icnn_brenier_maps",
         cost="training")
 def no_lambda_collapse(*, quick: bool = False, lam: float = 0.3):
     """Images of a coloured grid of points under ``∇ψ`` (top) and ``∇ψ + λu`` (bottom) for the two degenerate
@@ -196,8 +196,8 @@ def no_lambda_collapse(*, quick: bool = False, lam: float = 0.3):
     return fig
 
 
-@figure("05_lambda_sweep", "λ sweep: the certified monotonicity margin equals or exceeds λ, and the share of the "
-        "plane collapsed into a small ball vanishes once λ > 0", notebook="05_icnn_brenier_maps",
+@figure("06_lambda_sweep", "λ sweep: the certified monotonicity margin equals or exceeds λ, and the share of the "
+        "plane collapsed into a small ball vanishes once λ > 0", notebook="06_icnn_brenier_maps",
         cost="training")
 def lambda_sweep(*, quick: bool = False, seeds: int = 3):
     """(a) ``min (g(u) − g(v))ᵀ(u − v)/‖u − v‖²`` over random pairs vs λ for random ICNN Brenier maps and the two

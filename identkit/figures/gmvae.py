@@ -1,4 +1,4 @@
-"""Figures of notebook 04: posterior collapse in the Gaussian-mixture VAE, with the exact cluster posterior."""
+"""Figures of notebook 05: posterior collapse in the Gaussian-mixture VAE, with the exact cluster posterior."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -11,7 +11,7 @@ from ..classical.gmvae import GMVAE, AffineDecoder, affine_cluster_posterior
 from ..plotting import legend_below, palette
 from . import figure
 
-NOTEBOOK = "04_gaussian_mixture_vae"
+NOTEBOOK = "05_gaussian_mixture_vae"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ def heatmap_model(sigma: float, separation: float) -> GMVAE:
 # ----------------------------------------------------------------------------------------------------------------
 # 1. injective decoder → sharp posterior
 # ----------------------------------------------------------------------------------------------------------------
-@figure("04_gmvae_injective", "Injective decoder: clusters stay separated in x and p(w|x) is sharp", notebook=NOTEBOOK)
+@figure("05_gmvae_injective", "Injective decoder: clusters stay separated in x and p(w|x) is sharp", notebook=NOTEBOOK)
 def gmvae_injective(*, quick: bool = False, seed: int = config.DEFAULT_SEED, n: int = 1500):
     """Latent samples by cluster, data by cluster, data by exact p(w=2|x), and the histogram of max_k p(w=k|x)."""
     model = injective_model()
@@ -82,7 +82,7 @@ def gmvae_injective(*, quick: bool = False, seed: int = config.DEFAULT_SEED, n: 
 # ----------------------------------------------------------------------------------------------------------------
 # 2. non-injective decoder → p(w|x) = 1/K exactly, and nearly so nearby
 # ----------------------------------------------------------------------------------------------------------------
-@figure("04_gmvae_noninjective",
+@figure("05_gmvae_noninjective",
         "Fold decoder: p(x|w) equal for both clusters, p(w|x) = 1/2 exactly; KL grows like ε² nearby",
         notebook=NOTEBOOK)
 def gmvae_noninjective(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
@@ -140,7 +140,7 @@ def kl_grid(sigmas, separations, *, n: int, seed: int) -> np.ndarray:
     return out
 
 
-@figure("04_gmvae_kl_heatmap", "Mean KL(p(w|x) ‖ prior) over a grid of noise σ and cluster separation Δ",
+@figure("05_gmvae_kl_heatmap", "Mean KL(p(w|x) ‖ prior) over a grid of noise σ and cluster separation Δ",
         notebook=NOTEBOOK)
 def gmvae_kl_heatmap(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Heat map of the mean exact KL(p(w|x) ‖ 1/2) against σ and separation Δ, and slices against σ."""
@@ -170,7 +170,7 @@ def gmvae_kl_heatmap(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
 # ----------------------------------------------------------------------------------------------------------------
 # 4. a trained MLP decoder (exact maximum likelihood)
 # ----------------------------------------------------------------------------------------------------------------
-@figure("04_gmvae_trained",
+@figure("05_gmvae_trained",
         "MLP decoder fitted by exact maximum likelihood: fit quality and exact p(w|x), one-cluster vs separated data",
         notebook=NOTEBOOK, cost="training")
 def gmvae_trained(*, quick: bool = False, seed: int = config.DEFAULT_SEED):

@@ -1,4 +1,4 @@
-"""Figures of lesson 07: the identifiable mixture VAE (IDGMVAE) vs the Gaussian-mixture VAE (GMVAE).
+"""Figures of lesson 08: the identifiable mixture VAE (IDGMVAE) vs the Gaussian-mixture VAE (GMVAE).
 
 Both models: w ~ Cat(1/C), z | w ~ N(μ_w, diag γ), x | z ~ Bernoulli(f(z)). GMVAE: free means μ_w and an MLP
 f; IDGMVAE: μ_w = β1ᵀ e_w with β1 full rank and f = g2(β2ᵀ g1(·)) injective. The cluster posterior p(w|x) is
@@ -22,7 +22,7 @@ from ..plotting import palette
 from . import figure
 from .lidvae import INJECTIVE
 
-NOTEBOOK = "07_idgmvae"
+NOTEBOOK = "08_idgmvae"
 
 QUICK_CONFIG = dict(n_train=2000, n_eval=500, latent_dim=16, n_clusters=10, hidden=256, epochs=30, batch_size=100,
                     optimizer="adam", lr=2e-3, posterior_samples=64, **INJECTIVE)
@@ -113,7 +113,7 @@ def cluster_summary(quick: bool | None = None, seed: int = config.DEFAULT_SEED) 
     return out
 
 
-@figure("07_idgmvae_cluster_entropy", "Entropy of the cluster posterior p(w|x): GMVAE vs IDGMVAE vs log C",
+@figure("08_idgmvae_cluster_entropy", "Entropy of the cluster posterior p(w|x): GMVAE vs IDGMVAE vs log C",
         notebook=NOTEBOOK, cost="training")
 def cluster_entropy(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Histograms of H(p(w|x)) over test images; log C (uniform posterior = collapsed cluster) dashed."""
@@ -139,7 +139,7 @@ def cluster_entropy(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     return fig
 
 
-@figure("07_idgmvae_samples", "Samples per cluster from GMVAE and IDGMVAE", notebook=NOTEBOOK, cost="training")
+@figure("08_idgmvae_samples", "Samples per cluster from GMVAE and IDGMVAE", notebook=NOTEBOOK, cost="training")
 def cluster_samples(*, quick: bool = False, seed: int = config.DEFAULT_SEED, per_cluster: int = 6):
     """For each model and each cluster w: E[x|z] for z ~ N(μ_w, diag γ) (one row per cluster)."""
     tm = trained_mixtures(quick, seed)

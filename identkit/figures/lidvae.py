@@ -1,4 +1,4 @@
-"""Figures of lesson 06: LIDVAE vs VAE on Fashion-MNIST (collapse, identifiability meter, traversals, λ).
+"""Figures of lesson 07: LIDVAE vs VAE on Fashion-MNIST (collapse, identifiability meter, traversals, λ).
 
 Training happens once per process and configuration: :func:`trained_models` and :func:`lambda_sweep` are
 ``functools.lru_cache``-d, and each run is also cached on disk by :func:`identkit.neural.train.cached_fit`
@@ -8,7 +8,7 @@ Training happens once per process and configuration: :func:`trained_models` and 
 Settings (:data:`QUICK_CONFIG`, :data:`FULL_CONFIG`): both models get the same encoder, decoder width, data,
 seed and optimiser. The injective decoder uses the table's setting (:class:`identkit.table.TableSettings`:
 λ = 1, softplus ICNNs, nonlinear part calibrated to 0.3·λu at initialisation), chosen by the ablation of
-:mod:`identkit.ablation` (figure ``06_injective_ablation``). Adam is used instead of the paper's RMSprop
+:mod:`identkit.ablation` (figure ``07_injective_ablation``). Adam is used instead of the paper's RMSprop
 because it reaches the collapsed regime of the VAE in few steps (quick mode has 600) and RMSprop's first
 steps (10× the learning rate) can blow up the Brenier maps at learning rates above 1e-3.
 """
@@ -25,9 +25,9 @@ from ..plotting import legend_below, palette
 from ..table import TableSettings
 from . import figure
 
-NOTEBOOK = "06_lidvae_fashion_mnist"
+NOTEBOOK = "07_lidvae_fashion_mnist"
 
-#: The injective decoder's setting: the table's (chosen by the ablation), so lesson 06 and Table 1 agree.
+#: The injective decoder's setting: the table's (chosen by the ablation), so lesson 07 and Table 1 agree.
 INJECTIVE = dict(lam=TableSettings.lid_lam, activation=TableSettings.lid_activation,
                  init_ratio=TableSettings.lid_init_ratio)
 #: Quick (CI) mode: 2 000 training images, 600 steps per model.
@@ -165,7 +165,7 @@ def lambda_sweep(quick: bool | None = None, seed: int = config.DEFAULT_SEED) -> 
 
 
 # ---------------------------------------------------------------------------------------------- figures
-@figure("06_lidvae_kl_per_dim", "Per-dimension KL(q(z_k|x) || p(z_k)) of VAE vs LIDVAE, inactive units marked",
+@figure("07_lidvae_kl_per_dim", "Per-dimension KL(q(z_k|x) || p(z_k)) of VAE vs LIDVAE, inactive units marked",
         notebook=NOTEBOOK, cost="training")
 def kl_per_dim(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Bars of the mean KL of each latent dimension (sorted), VAE vs LIDVAE; inactive units (AU criterion) pale.
@@ -179,7 +179,7 @@ def kl_per_dim(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
 
 def kl_bars(panels, figsize=(10, 3.4)):
     """One panel per ``(name, kl_per_dim, active)``: bars of each dimension's mean KL, sorted, log axis; inactive
-    units (the AU criterion, ``active`` False) in grey. Shared by lessons 06 and 09."""
+    units (the AU criterion, ``active`` False) in grey. Shared by lessons 07 and 10."""
     c = palette(len(panels))
     fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=True)
     for ax, (name, kl_per, active), col in zip(np.atleast_1d(axes), panels, c):
@@ -195,7 +195,7 @@ def kl_bars(panels, figsize=(10, 3.4)):
     return fig
 
 
-@figure("06_lidvae_identifiability_meter", "Identifiability meter (Fisher information per dim) vs KL per dim",
+@figure("07_lidvae_identifiability_meter", "Identifiability meter (Fisher information per dim) vs KL per dim",
         notebook=NOTEBOOK, cost="training")
 def identifiability_meter(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Scatter of the per-dimension expected Fisher information E(∂ log p(x|z)/∂z_k)² against the KL of the dim.
@@ -230,7 +230,7 @@ def _img(ax, v, title=None):
         ax.set_title(title, fontsize=8)
 
 
-@figure("06_lidvae_reconstructions", "Test images and their VAE / LIDVAE reconstructions", notebook=NOTEBOOK, cost="training")
+@figure("07_lidvae_reconstructions", "Test images and their VAE / LIDVAE reconstructions", notebook=NOTEBOOK, cost="training")
 def reconstructions(*, quick: bool = False, seed: int = config.DEFAULT_SEED, n: int = 10):
     """Rows: binarised test images, VAE reconstructions E[x|z=μ(x)], LIDVAE reconstructions."""
     tm = trained_models(quick, seed)
@@ -249,13 +249,13 @@ def reconstructions(*, quick: bool = False, seed: int = config.DEFAULT_SEED, n: 
     return fig
 
 
-@figure("06_lidvae_traversals", "Latent traversals: top-KL dims and the weakest dim, VAE vs LIDVAE",
+@figure("07_lidvae_traversals", "Latent traversals: top-KL dims and the weakest dim, VAE vs LIDVAE",
         notebook=NOTEBOOK, cost="training")
 def traversals(*, quick: bool = False, seed: int = config.DEFAULT_SEED, steps: int = 9, image: int = 0):
     """Decode μ(x) + t e_k for t ∈ [−3, 3] along the two highest-KL dims and the lowest-KL dim of each model.
 
     Row labels give the dimension's KL and Δ, the largest total pixel change along the row
-    (:func:`traversal_change` for this image); figure ``06_lidvae_traversal_change`` shows Δ for every dimension.
+    (:func:`traversal_change` for this image); figure ``07_lidvae_traversal_change`` shows Δ for every dimension.
     """
     tm, s = trained_models(quick, seed), summary(quick, seed)
     x = tm["x_eval"][image:image + 1]
@@ -282,12 +282,12 @@ def traversals(*, quick: bool = False, seed: int = config.DEFAULT_SEED, steps: i
     return fig
 
 
-@figure("06_lidvae_traversal_change", "How much each latent dimension moves the decoded image (Δ_k, log axis), "
+@figure("07_lidvae_traversal_change", "How much each latent dimension moves the decoded image (Δ_k, log axis), "
         "VAE vs LIDVAE", notebook=NOTEBOOK, cost="training")
 def traversal_change_figure(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Δ_k of :func:`traversal_change` for every dimension, sorted by KL, both models (log axis; hollow: inactive).
 
-    The traversal images of ``06_lidvae_traversals`` show three dimensions per model; this shows them all, averaged
+    The traversal images of ``07_lidvae_traversals`` show three dimensions per model; this shows them all, averaged
     over :data:`TRAVERSAL_IMAGES` test images, so that "does a dimension change the image?" is read off a scale.
     """
     s = summary(quick, seed)
@@ -311,7 +311,7 @@ def traversal_change_figure(*, quick: bool = False, seed: int = config.DEFAULT_S
     return fig
 
 
-@figure("06_lidvae_lambda_sweep", "LIDVAE's inverse-Lipschitz knob λ vs collapse (AU, KL, ELBO)",
+@figure("07_lidvae_lambda_sweep", "LIDVAE's inverse-Lipschitz knob λ vs collapse (AU, KL, ELBO)",
         notebook=NOTEBOOK, cost="training")
 def lambda_sweep_figure(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Active units, total KL and test ELBO of LIDVAE against λ (log axis), the VAE as a dashed reference."""
@@ -329,7 +329,7 @@ def lambda_sweep_figure(*, quick: bool = False, seed: int = config.DEFAULT_SEED)
     return fig
 
 
-@figure("06_injective_ablation", "Ablation of the injective decoder (initial scale, λ, activation, g2 width, "
+@figure("07_injective_ablation", "Ablation of the injective decoder (initial scale, λ, activation, g2 width, "
         "optimiser): fit vs the VAE, active units, nonlinearity after training", notebook=NOTEBOOK)
 def injective_ablation_figure(*, quick: bool = False, csv=None):
     """Three panels per variant of :data:`identkit.ablation.VARIANTS`, from the committed ablation records.

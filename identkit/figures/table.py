@@ -1,4 +1,4 @@
-"""Figure of notebook 08: the recomputed Table 1 (Fashion-MNIST) beside the paper's reported values."""
+"""Figure of notebook 09: the recomputed Table 1 (Fashion-MNIST) beside the paper's reported values."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +48,8 @@ def _per_seed(rows: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-@figure("08_table1", "Table 1 on Fashion-MNIST: AU, KL, both MI estimators and LL per method, with the paper's values",
-        notebook="08_table", cost="training")
+@figure("09_table1", "Table 1 on Fashion-MNIST: AU, KL, both MI estimators and LL per method, with the paper's values",
+        notebook="09_table", cost="training")
 def table1(*, quick: bool = False, csv: str | Path | None = None, rows: list[dict] | None = None):
     """Five panels (AU, KL, MI, MI_batch, LL): our mean ± sd over seeds per method (dots and bars), every seed's
     value (small grey dots, where the per-seed records are committed), the paper's reported Fashion-MNIST values

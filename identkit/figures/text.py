@@ -1,10 +1,10 @@
-"""Figures of lesson 09: the LSTM-VAE vs the identifiable sequential VAE (IDSVAE) on text.
+"""Figures of lesson 10: the LSTM-VAE vs the identifiable sequential VAE (IDSVAE) on text.
 
 Two data sets: He et al.'s synthetic sentences, whose true 2-D latent is known (a mixture of four Gaussians at
 (±2, ±2)), and Debian's fortunes (real English). On each, a :class:`~identkit.neural.sequence.LSTMVAE` and an
 :class:`~identkit.neural.sequence.IDSVAE` are trained with identical encoders, decoder LSTMs, data, seed and
 optimiser (the text table's networks, :mod:`identkit.table.text`, with a lesson-sized budget). Training is cached
-per process (``functools.lru_cache``) and on disk (``checkpoints/cache/``), like lessons 06–07.
+per process (``functools.lru_cache``) and on disk (``checkpoints/cache/``), like lessons 07–08.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ..plotting import palette
 from . import figure
 from .lidvae import kl_bars
 
-NOTEBOOK = "09_text"
+NOTEBOOK = "10_text"
 #: Lesson budgets on top of the text table's settings (``identkit.table.table_settings(quick, dataset=...)``).
 QUICK_CONFIG = {"synthetic": dict(n_train=2000, n_eval=500, epochs=4, iw_samples=50),
                 "fortunes": dict(n_train=1500, n_eval=300, epochs=4, iw_samples=20)}
@@ -141,7 +141,7 @@ def decoded_sentences(dataset: str = "fortunes", quick: bool | None = None, seed
     return out
 
 
-@figure("09_synthetic_latent", "He et al.'s synthetic text: the true 2-D latent vs the posterior means of the "
+@figure("10_synthetic_latent", "He et al.'s synthetic text: the true 2-D latent vs the posterior means of the "
         "LSTM-VAE and the IDSVAE", notebook=NOTEBOOK, cost="training")
 def synthetic_latent(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     """Three panels coloured by the true mixture component: the true z of the test sentences, then E_q[z|x] of
@@ -170,9 +170,9 @@ def synthetic_latent(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     return fig
 
 
-@figure("09_text_kl_per_dim", "Fortunes: per-dimension KL of the LSTM-VAE vs the IDSVAE, inactive units grey",
+@figure("10_text_kl_per_dim", "Fortunes: per-dimension KL of the LSTM-VAE vs the IDSVAE, inactive units grey",
         notebook=NOTEBOOK, cost="training")
 def text_kl_per_dim(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
-    """Bars of each latent dimension's mean KL on the fortunes test documents (sorted, log axis), as in lesson 06."""
+    """Bars of each latent dimension's mean KL on the fortunes test documents (sorted, log axis), as in lesson 07."""
     s = summary("fortunes", quick, seed)
     return kl_bars([(_NAMES[k], s[k]["kl_per_dim"], s[k]["active"]) for k in ("vae", "idsvae")])

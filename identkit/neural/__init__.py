@@ -32,7 +32,7 @@ _EXPORTS = {
     "cached_fit": "train",
     "reproducible": "train",
     "build_model": "models",
-    # exact maximum likelihood for the Gaussian-mixture VAE of lesson 04
+    # exact maximum likelihood for the Gaussian-mixture VAE of lesson 05
     "GMVAEMLP": "exact_gmvae",
     "fit_exact_gmvae": "exact_gmvae",
     "gh_log_marginal": "exact_gmvae",

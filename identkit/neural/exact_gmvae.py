@@ -273,7 +273,7 @@ def fit_exact_gmvae(x, means, covs, sigma: float, *, decoder: nn.Module | None =
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The notebook-04 experiment: can a flexible decoder fit as well (in expectation) with a collapsed cluster posterior?
+# The notebook-05 experiment: can a flexible decoder fit as well (in expectation) with a collapsed cluster posterior?
 # ----------------------------------------------------------------------------------------------------------------
 #: Fixed prior of the experiment: K = 2 clusters of the continuous latent z ∈ R at ±3 with unit variance; noise
 #: σ = 0.4. Training and evaluation use the adaptive rule, except for the kinked fold c(|z| − 3): its integrand has

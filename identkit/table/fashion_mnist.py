@@ -9,7 +9,7 @@ Fashion-MNIST with fixed seeds, evaluates on held-out test images
 * LL — the importance-weighted log-likelihood log (1/S) Σ_s p(x, z_s) / q(z_s|x), S = ``iw_samples``
 
 (:func:`identkit.metrics.collapse_metrics`), and writes ``table1_fashion_mnist.csv`` (mean and sd over seeds),
-``table1_fashion_mnist.md`` and, through :mod:`identkit.figures.table`, the figure ``08_table1``.
+``table1_fashion_mnist.md`` and, through :mod:`identkit.figures.table`, the figure ``09_table1``.
 
 Every method gets the same encoder (MLP, ``hidden`` units, two layers), the same decoder budget (the VAE's MLP;
 LIDVAE/IDGMVAE's injective decoder has a comparable parameter count, see :mod:`identkit.neural.decoders`), the
@@ -17,13 +17,13 @@ same optimiser (Adam, lr 1e-3, batch 100, gradient-norm clip 5), the same epochs
 binarised data; the evaluation images are binarised once with a fixed seed. The paper used RMSprop; its first
 steps (an effective learning rate ~10× the nominal one) make the injective decoders' gradients overflow, so the
 table uses Adam for every method (``--set optimizer=rmsprop`` restores the paper's choice). The Brenier maps'
-strong-monotonicity λ is 1 (``lid_lam``, the quick ablation's choice, lesson 06); the rows ``lidvae_lam3`` and
+strong-monotonicity λ is 1 (``lid_lam``, the quick ablation's choice, lesson 07); the rows ``lidvae_lam3`` and
 ``idgmvae_lam3`` repeat the identifiable models at λ = 3.
 
 Modes
 -----
-* quick (CI): 2 000 training and 500 evaluation images, latent 32, hidden 256 (lesson 06's quick networks), 20
-  epochs (lesson 06's quick run has 30), Adam lr 2e-3, S = 100 importance samples (a smoke test of the
+* quick (CI): 2 000 training and 500 evaluation images, latent 32, hidden 256 (lesson 07's quick networks), 20
+  epochs (lesson 07's quick run has 30), Adam lr 2e-3, S = 100 importance samples (a smoke test of the
   code path: the LL bound is looser than at S = 500, the cost of its evaluation a fifth); one seed by default (the
   ``mode`` column says so). Two to three minutes on 2 CPU cores.
 * full: all 60 000 training images, 2 000 test images for evaluation, the paper's networks (latent 64, hidden
@@ -98,7 +98,7 @@ METHODS: dict[str, str] = {
 }
 
 #: Second-λ rows of the identifiable models: key → (model key, λ). Everything else as the row of the model key
-#: (``lid_activation``, ``lid_init_ratio``); λ = 3 is where lesson 06's sweep (10 000 images, latent 32) found
+#: (``lid_activation``, ``lid_init_ratio``); λ = 3 is where lesson 07's sweep (10 000 images, latent 32) found
 #: every unit active at an ELBO above the VAE's, while the ablation (5 000 images, 8 epochs) chose λ = 1.
 INJECTIVE_LAMBDA_ROWS: dict[str, tuple[str, float]] = {"lidvae_lam3": ("lidvae", 3.0),
                                                         "idgmvae_lam3": ("idgmvae", 3.0)}

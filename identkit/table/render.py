@@ -174,7 +174,7 @@ GOAL_AU, GOAL_LL_GAP = 0.95, 1.0
 
 
 def commentary(rows: list[dict], collapse_below: float = 0.5, dataset: str = "fashion_mnist") -> str:
-    """Plain-language reading of a table, computed from its numbers (what notebooks 08 and 09 print).
+    """Plain-language reading of a table, computed from its numbers (what notebooks 09 and 10 print).
 
     A method "collapses" when fewer than ``collapse_below`` of its latent dimensions are active. Each identifiable
     row is compared with its twin (the data set's ``twins``: AU and LL difference in nats, and whether it meets
