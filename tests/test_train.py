@@ -320,7 +320,7 @@ def test_reproducible_fixes_threads_and_determinism_and_restores_them():
 def test_threads_setting_reads_identkit_threads():
     from identkit import config
 
-    assert config.threads_setting({}) == 2 and config.threads_setting({"IDENTKIT_THREADS": "3"}) == 3
+    assert config.threads_setting({}) == 1 and config.threads_setting({"IDENTKIT_THREADS": "3"}) == 3
     for bad in ("0", "-1", "two"):
         with pytest.raises(ValueError, match="IDENTKIT_THREADS"):
             config.threads_setting({"IDENTKIT_THREADS": bad})

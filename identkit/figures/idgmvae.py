@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .. import config
-from ..plotting import palette
+from ..plotting import legend_below, palette
 from . import figure
 from .lidvae import INJECTIVE
 
@@ -56,7 +56,7 @@ def trained_mixtures(quick: bool | None = None, seed: int = config.DEFAULT_SEED)
                                              activation=cfg["activation"], init_ratio=cfg["init_ratio"], **common)}
     for kind, build in builders.items():
         out["models"][kind], out["history"][kind] = cached_fit(
-            build(), x, tag=f"07-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+            build(), x, tag=f"08-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
             optimizer=cfg["optimizer"], lr=cfg["lr"], seed=seed, progress=False)
     return out
 
@@ -120,22 +120,22 @@ def cluster_entropy(*, quick: bool = False, seed: int = config.DEFAULT_SEED):
     s = cluster_summary(quick, seed)
     c = palette(2)
     log_c = s["gmvae"]["log_C"]
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.3))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.9), constrained_layout=True)
     bins = np.linspace(0, log_c * 1.02, 31)
     for kind, col in zip(("gmvae", "idgmvae"), c):
         axes[0].hist(s[kind]["entropy"], bins=bins, color=col, alpha=0.6,
                      label=f"{_NAMES[kind]} (mean {s[kind]['mean_entropy']:.2f})")
     axes[0].axvline(log_c, color="0.3", ls="--", lw=1)
-    axes[0].text(log_c, axes[0].get_ylim()[1] * 0.95, r" $\log C$", ha="right", va="top", fontsize=9)
+    axes[0].text(log_c, axes[0].get_ylim()[1] * 1.02, r"$\log C$", ha="center", va="bottom", fontsize=10)
     axes[0].set(xlabel=r"$H(p(w\mid x))$ [nats]", ylabel="test images")
-    axes[0].legend(frameon=False, fontsize=8, loc="upper left")
+    legend_below(axes[0], ncols=2, frameon=False)
     width = 0.4
     idx = np.arange(len(s["gmvae"]["usage"]))
     for i, (kind, col) in enumerate(zip(("gmvae", "idgmvae"), c)):
         axes[1].bar(idx + (i - 0.5) * width, s[kind]["usage"], width, color=col, label=_NAMES[kind])
-    axes[1].axhline(1 / len(idx), color="0.3", ls="--", lw=1)
-    axes[1].set(xlabel="cluster w", ylabel=r"mean $p(w\mid x)$", xticks=idx)
-    fig.tight_layout()
+    axes[1].axhline(1 / len(idx), color="0.3", ls="--", lw=1, label="uniform, $1/C$")
+    axes[1].set(xlabel="cluster w", ylabel=r"mean $p(w\mid x)$", xticks=idx, xlim=(-0.6, idx[-1] + 0.6))
+    legend_below(axes[1], ncols=3, frameon=False)
     return fig
 
 
@@ -144,7 +144,7 @@ def cluster_samples(*, quick: bool = False, seed: int = config.DEFAULT_SEED, per
     """For each model and each cluster w: E[x|z] for z ~ N(μ_w, diag γ) (one row per cluster)."""
     tm = trained_mixtures(quick, seed)
     n_c = tm["config"]["n_clusters"]
-    fig, axes = plt.subplots(n_c, 2 * per_cluster + 1, figsize=((2 * per_cluster + 1) * 0.6, n_c * 0.62))
+    fig, axes = plt.subplots(n_c, 2 * per_cluster + 1, figsize=((2 * per_cluster + 1) * 0.6 + 0.5, n_c * 0.62))
     for col0, kind in ((0, "gmvae"), (per_cluster + 1, "idgmvae")):
         m = tm["models"][kind]
         with torch.no_grad():
@@ -159,6 +159,6 @@ def cluster_samples(*, quick: bool = False, seed: int = config.DEFAULT_SEED, per
         ax.set_yticks([])
         ax.spines[:].set_visible(False)
     for w in range(n_c):
-        axes[w, 0].set_ylabel(f"w={w}", rotation=0, ha="right", va="center", fontsize=8)
+        axes[w, 0].set_ylabel(f"w={w}", rotation=0, ha="right", va="center", fontsize=10)
     fig.tight_layout(pad=0.2)
     return fig

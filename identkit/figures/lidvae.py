@@ -70,7 +70,7 @@ def _fit(kind: str, cfg: dict, seed: int, lam: float | None = None):
     else:
         model = LIDVAE(784, cfg["latent_dim"], hidden=cfg["hidden"], lam=cfg["lam"] if lam is None else lam,
                        activation=cfg["activation"], init_ratio=cfg["init_ratio"], seed=seed)
-    return cached_fit(model, x, tag=f"06-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+    return cached_fit(model, x, tag=f"07-{kind}", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                       optimizer=cfg["optimizer"], lr=cfg["lr"], seed=seed, progress=False)
 
 
@@ -227,7 +227,7 @@ def _img(ax, v, title=None):
     ax.set_yticks([])
     ax.spines[:].set_visible(False)
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=10)
 
 
 @figure("07_lidvae_reconstructions", "Test images and their VAE / LIDVAE reconstructions", notebook=NOTEBOOK, cost="training")
@@ -240,11 +240,11 @@ def reconstructions(*, quick: bool = False, seed: int = config.DEFAULT_SEED, n: 
         for kind in ("vae", "lidvae"):
             m = tm["models"][kind]
             rows.append((_NAMES[kind], m.mean(m.encode(x)[0])))
-    fig, axes = plt.subplots(3, n, figsize=(n * 0.9, 3.0))
+    fig, axes = plt.subplots(3, n, figsize=(n * 0.9 + 0.6, 3.0))
     for r, (name, imgs) in enumerate(rows):
         for j in range(n):
             _img(axes[r, j], imgs[j])
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
     fig.tight_layout(pad=0.3)
     return fig
 
@@ -260,7 +260,7 @@ def traversals(*, quick: bool = False, seed: int = config.DEFAULT_SEED, steps: i
     tm, s = trained_models(quick, seed), summary(quick, seed)
     x = tm["x_eval"][image:image + 1]
     ts = torch.linspace(-3, 3, steps)
-    fig, axes = plt.subplots(6, steps, figsize=(steps * 0.8, 6 * 0.9))
+    fig, axes = plt.subplots(6, steps, figsize=(steps * 0.85 + 1.4, 6 * 0.95))
     r = 0
     for kind in ("vae", "lidvae"):
         m = tm["models"][kind]
@@ -276,7 +276,7 @@ def traversals(*, quick: bool = False, seed: int = config.DEFAULT_SEED, steps: i
                 for j in range(steps):
                     _img(axes[r, j], imgs[j], f"{float(ts[j]):+.1f}" if r == 0 else None)
                 axes[r, 0].set_ylabel(f"{_NAMES[kind]} z{k}\nKL {s[kind]['kl_per_dim'][k]:.2f}\nΔ {change:.1f}",
-                                      rotation=0, ha="right", va="center", fontsize=7)
+                                      rotation=0, ha="right", va="center", fontsize=10)
                 r += 1
     fig.tight_layout(pad=0.2)
     return fig
@@ -292,7 +292,7 @@ def traversal_change_figure(*, quick: bool = False, seed: int = config.DEFAULT_S
     """
     s = summary(quick, seed)
     c = palette(2)
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
     for kind, col, mk in (("vae", c[0], "o"), ("lidvae", c[1], "s")):
         order = np.argsort(s[kind]["kl_per_dim"])[::-1]
         d, act = s[kind]["traversal_change"][order], s[kind]["active"][order]
@@ -303,11 +303,11 @@ def traversal_change_figure(*, quick: bool = False, seed: int = config.DEFAULT_S
             ax.scatter(k[~act], d[~act], facecolor="white", edgecolor=col, marker=mk, s=18, lw=1,
                        label=f"{_NAMES[kind]} inactive", zorder=3)
     ax.set(yscale="log", xlabel="latent dimension (sorted by KL, per model)",
-           ylabel=rf"$\Delta_k$: largest $\|\Delta\,\mathbb{{E}}[x|z]\|_1$ over $t\in[-{TRAVERSAL_RANGE:g},{TRAVERSAL_RANGE:g}]$")
+           ylabel=rf"$\Delta_k$: largest $\|\Delta\,\mathbb{{E}}[x|z]\|_1$" "\n"
+                  rf"over $t\in[-{TRAVERSAL_RANGE:g},{TRAVERSAL_RANGE:g}]$")
     ax.set_xlim(-0.5, len(s["vae"]["traversal_change"]) - 0.5)
-    ax.legend(frameon=False, fontsize=9, loc="upper right", ncol=2)
+    legend_below(ax, ncols=4, frameon=False)
     ax.grid(axis="y", alpha=0.3, which="both")
-    fig.tight_layout()
     return fig
 
 

@@ -61,7 +61,7 @@ def trained_text_models(dataset: str = "synthetic", quick: bool | None = None,
     for kind in ("vae", "idsvae"):
         model, _ = build_method(kind, s, len(full_vocab), seed)
         out["models"][kind], out["history"][kind] = cached_fit(
-            model, train.ids, tag=f"09-{dataset}-{kind}", epochs=s.epochs, batch_size=s.batch_size,
+            model, train.ids, tag=f"10-{dataset}-{kind}", epochs=s.epochs, batch_size=s.batch_size,
             optimizer=s.optimizer, lr=s.lr, clip_grad=s.clip_grad, seed=seed, progress=False)
     return out
 
