@@ -55,7 +55,9 @@ def test_each_lesson_has_exercises_and_their_solutions(lesson):
     assert solutions.is_file(), f"no {solutions.relative_to(ROOT)}"
 
 
-def _execute_tool():
+@pytest.fixture(scope="module")
+def tool():
+    """tools/execute_notebooks.py, loaded once (it is a script, not a package module)."""
     spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "tools" / "execute_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -63,10 +65,9 @@ def _execute_tool():
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
-def test_each_lessons_compute_time_is_the_measured_one(lesson):
+def test_each_lessons_compute_time_is_the_measured_one(lesson, tool):
     """The header's compute time is what the committed results/notebook_times.json recorded for a full-mode run
     (``tools/execute_notebooks.py --headers`` writes it), so it cannot drift from the measurement."""
-    tool = _execute_tool()
     times = json.loads(tool.TIMES.read_text())
     entry = times.get(lesson.stem)
     if tool.has_code(lesson):
@@ -81,8 +82,7 @@ def test_each_lessons_compute_time_is_the_measured_one(lesson):
         f"results/notebook_times.json notebooks/{lesson.name}`")
 
 
-def test_the_compute_time_paragraph_says_what_was_measured():
-    tool = _execute_tool()
+def test_the_compute_time_paragraph_says_what_was_measured(tool):
     base = {"quick": False, "threads": 2, "cpus": 2, "date": "2026-12-07", "load_before": 0.1}
     exact = tool.compute_time_paragraph({"first": {**base, "seconds": 41.2, "new_models": 0}})
     assert "41 s in full mode, the same on every run" in exact and "2 CPU cores, 2026-12-07" in exact

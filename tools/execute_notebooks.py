@@ -28,7 +28,14 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMES = ROOT / "results" / "notebook_times.json"
-_PARAGRAPH = re.compile(r"\*\*Compute time[.:]?\*\*[^\n]*(?:\n(?!\n)[^\n]*)*")
+
+
+def _paragraph(field: str) -> re.Pattern:
+    """The header paragraph that starts with ``**<field>.**`` (or ``:``), up to the next blank line."""
+    return re.compile(rf"\*\*{field}[.:]?\*\*[^\n]*(?:\n(?!\n)[^\n]*)*")
+
+
+_COMPUTE_TIME, _CLASS_TIME = _paragraph("Compute time"), _paragraph("Class time")
 
 
 def execute(path: Path, timeout: int = 3600) -> float:
@@ -105,9 +112,13 @@ def compute_time_paragraph(entry: dict | None) -> str:
             f"{_duration(entry['cached']['seconds'])} once cached (measured with {where}).")
 
 
-def has_code(path: Path) -> bool:
-    nb = nbformat.read(path, as_version=4)
+def _has_code(nb) -> bool:
     return any(c.cell_type == "code" and c.source.strip() for c in nb.cells)
+
+
+def has_code(path: Path) -> bool:
+    """Whether the notebook at ``path`` has a non-empty code cell."""
+    return _has_code(nbformat.read(path, as_version=4))
 
 
 def write_header(path: Path, times: dict) -> bool:
@@ -115,14 +126,14 @@ def write_header(path: Path, times: dict) -> bool:
     the notebook changed."""
     nb = nbformat.read(path, as_version=4)
     entry = times.get(path.stem)
-    if entry is None and has_code(path):
+    if entry is None and _has_code(nb):
         raise ValueError(f"times: no measured run of {path.name}; execute it with --times first")
     cell = nb.cells[0]
     paragraph = compute_time_paragraph(entry)
-    if _PARAGRAPH.search(cell.source):
-        new = _PARAGRAPH.sub(lambda _: paragraph, cell.source, count=1)
+    if _COMPUTE_TIME.search(cell.source):
+        new = _COMPUTE_TIME.sub(lambda _: paragraph, cell.source, count=1)
     else:
-        m = re.search(r"\*\*Class time\.?\*\*[^\n]*(?:\n(?!\n)[^\n]*)*", cell.source)
+        m = _CLASS_TIME.search(cell.source)
         if m is None:
             raise ValueError(f"path: {path.name} has no '**Class time.**' paragraph to put the compute time after")
         new = cell.source[:m.end()] + "\n\n" + paragraph + cell.source[m.end():]
