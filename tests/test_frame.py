@@ -250,3 +250,31 @@ def test_the_layout_check_sees_small_type_covered_data_and_unlabelled_colour_bar
         legend_below(ax, ncols=1)
         assert layout_problems(fig) == []
         plt.close(fig)
+
+
+def test_the_layout_check_sees_error_bars_and_not_the_gaps_between_markers():
+    """A one-point error bar (its marker and caps are unlabelled lines) and its bar (a line collection) are data;
+    the empty space between the markers of a marker-only line is not."""
+    from identkit.plotting import layout_problems, style
+
+    with style():
+        fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)
+        ax.errorbar([0.5], [0.5], xerr=[0.05], fmt="o", label="one point")
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="center")                                  # on the point
+        assert any("legend covers data" in p for p in layout_problems(fig))
+        plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)
+        ax.errorbar([0.5], [0.5], xerr=[0.4], fmt="none", label="bar only")
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="center")                                  # on the bar's middle, away from its ends
+        assert any("legend covers data" in p for p in layout_problems(fig))
+        plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)
+        ax.plot([0.02, 0.98], [0.5, 0.5], "o", label="two markers")
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="center")                                  # between them
+        assert layout_problems(fig) == []
+        plt.close(fig)

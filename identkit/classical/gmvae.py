@@ -200,7 +200,8 @@ def _as_decoder(decoder) -> Callable[[np.ndarray], np.ndarray]:
     if _is_torch_module(decoder):
         return _TorchDecoder(decoder)
     if not callable(decoder):
-        raise ValueError(f"decoder must be a callable f(w) of shape (N, d) → (N, m), got {type(decoder).__name__}")
+        raise ValueError("decoder must be a callable f(z) mapping continuous latents of shape (N, d) to means of "
+                         f"shape (N, m), got {type(decoder).__name__}")
     return decoder
 
 
@@ -215,7 +216,8 @@ def affine_cluster_log_likelihood(x, means, covs, A, b, sigma) -> np.ndarray:
     means, covs = check_mixture(means, covs)
     dec = AffineDecoder(A, b)
     if dec.A.shape[1] != means.shape[1]:
-        raise ValueError(f"A must have shape (m, {means.shape[1]}) to act on w of dimension d, got {dec.A.shape}")
+        raise ValueError(f"A must have shape (m, {means.shape[1]}) to act on the continuous latent z of dimension "
+                         f"d = {means.shape[1]}, got {dec.A.shape}")
     sigma = check_positive(sigma, "sigma")
     m = dec.A.shape[0]
     x = _check_x(x, m)

@@ -29,8 +29,12 @@ def _densify(xy: np.ndarray) -> np.ndarray:
 
 
 def _data_points(ax) -> np.ndarray:
-    """Display coordinates of the data an axes draws: line vertices (densified) and scatter offsets."""
-    from matplotlib.collections import PathCollection
+    """Display coordinates of the data an axes draws: line vertices (densified), scatter offsets, error bars.
+
+    Every visible line counts, also the unlabelled marker-only lines an ``errorbar`` draws (its markers and caps
+    carry the label ``_nolegend_``); line collections (error bars, ``vlines``) count by their densified segments.
+    """
+    from matplotlib.collections import LineCollection, PathCollection
     from matplotlib.contour import ContourSet
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
@@ -38,10 +42,15 @@ def _data_points(ax) -> np.ndarray:
     pts = []
     for line in (a for a in ax.get_children() if isinstance(a, Line2D) and a.get_visible()):
         xy = np.asarray(line.get_xydata(), dtype=float)
-        if len(xy) == 0 or line.get_label() == "_nolegend_" and len(xy) <= 2 and line.get_linestyle() == "None":
-            continue
-        xy = xy[np.all(np.isfinite(xy), axis=1)]
-        pts.append(line.get_transform().transform(_densify(xy)))
+        xy = xy[np.all(np.isfinite(xy), axis=1)] if len(xy) else xy
+        if len(xy):  # a marker-only line has no segments to sample
+            pts.append(line.get_transform().transform(xy if line.get_linestyle() == "None" else _densify(xy)))
+    for coll in (a for a in ax.collections if isinstance(a, LineCollection) and a.get_visible()):
+        for seg in coll.get_segments():
+            seg = np.asarray(seg, dtype=float)
+            seg = seg[np.all(np.isfinite(seg), axis=1)] if len(seg) else seg
+            if len(seg):
+                pts.append(coll.get_transform().transform(_densify(seg)))
     for coll in (a for a in ax.collections if isinstance(a, PathCollection) and a.get_visible()):
         off = np.asarray(coll.get_offsets(), dtype=float)
         if off.size:
@@ -83,8 +92,8 @@ def layout_problems(fig, min_fontsize: float = MIN_FONTSIZE) -> list[str]:
     * every visible text (titles, axis and tick labels, legend entries and titles, annotations, figure texts) has
       a font size of at least ``min_fontsize`` points;
     * a legend or a boxed annotation placed inside an axes contains no data of that axes: no vertex of a line
-      (each segment sampled at 9 points, so a line crossing the box is seen), step-histogram outline,
-      contour line or scatter point, and no bar or
+      (each segment sampled at 9 points, so a line crossing the box is seen), marker, error bar, step-histogram
+      outline, contour line or scatter point, and no bar or
       histogram rectangle overlaps it by more than 2 % of the box's area;
     * every colour bar has a label.
 
