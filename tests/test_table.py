@@ -198,7 +198,7 @@ def test_quick_run_never_overwrites_a_full_table(tmp_path, monkeypatch):
 
 def test_figure_reads_the_csv(tmp_path, monkeypatch):
     monkeypatch.setattr(table.runs, "train_and_evaluate", lambda *a, **k: {
-        "AU": 0.5, "AU_count": 1, "KL": 1.0, "MI": 1.0, "LL": -5.0, "train_time_s": 1.0, "eval_time_s": 1.0})
+        "AU": 0.5, "AU_count": 1, "KL": 1.0, "MI": 1.0, "MI_batch": 0.9, "LL": -5.0, "train_time_s": 1.0, "eval_time_s": 1.0})
     train, evalx = _tiny_data()
     table.run_table(quick=True, seeds=2, methods=["vae", "idgmvae"], outdir=tmp_path, progress=False,
                     train_x=train, eval_x=evalx, cache_dir=None)
