@@ -89,8 +89,8 @@ def table1(*, quick: bool = False, csv: str | Path | None = None, rows: list[dic
         if ceiling is not None:
             known = np.array([r.get(ceiling, np.nan) for r in rows], dtype=float)
             known = known[np.isfinite(known)]  # rows written without the estimator's ceiling draw no line
-            c = known.mean() if known.size else np.nan
-            if np.isfinite(c):
+            if known.size:
+                c = known.mean()
                 ax.axvline(c, color="0.4", ls="--", lw=1)
                 ax.annotate(f"log {'N' if m == 'MI' else 'B'} = {c:.2f}", (c, -0.6), ha="right", va="bottom",
                             fontsize=10, color="0.3")

@@ -28,6 +28,12 @@ def _densify(xy: np.ndarray) -> np.ndarray:
     return (xy[:-1][None] * (1 - t) + xy[1:][None] * t).reshape(-1, 2)
 
 
+def _finite(xy) -> np.ndarray:
+    """The rows of an (n, 2) vertex array (possibly empty) with both coordinates finite."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    return xy[np.all(np.isfinite(xy), axis=1)]
+
+
 def _data_points(ax) -> np.ndarray:
     """Display coordinates of the data an axes draws: line vertices (densified), scatter offsets, error bars.
 
@@ -41,14 +47,11 @@ def _data_points(ax) -> np.ndarray:
 
     pts = []
     for line in (a for a in ax.get_children() if isinstance(a, Line2D) and a.get_visible()):
-        xy = np.asarray(line.get_xydata(), dtype=float)
-        xy = xy[np.all(np.isfinite(xy), axis=1)] if len(xy) else xy
+        xy = _finite(line.get_xydata())
         if len(xy):  # a marker-only line has no segments to sample
             pts.append(line.get_transform().transform(xy if line.get_linestyle() == "None" else _densify(xy)))
     for coll in (a for a in ax.collections if isinstance(a, LineCollection) and a.get_visible()):
-        for seg in coll.get_segments():
-            seg = np.asarray(seg, dtype=float)
-            seg = seg[np.all(np.isfinite(seg), axis=1)] if len(seg) else seg
+        for seg in map(_finite, coll.get_segments()):
             if len(seg):
                 pts.append(coll.get_transform().transform(_densify(seg)))
     for coll in (a for a in ax.collections if isinstance(a, PathCollection) and a.get_visible()):
