@@ -1,8 +1,9 @@
 """What a full Table 1 costs: one training step of every method at a data set's table settings, and the projection.
 
-For each method of the data set (built by :func:`identkit.table.build_method` at its full-mode settings:
-Fashion-MNIST latent 64, hidden 512, batch 100; synthetic text He et al.'s latent 2, LSTM 50, batch 16;
-fortunes latent 32, LSTM 256, batch 32, vocabulary 5 000) this times ``Method.train_step`` on real batches
+For each method of the data set (built by :func:`identkit.table.build_method` at its full-mode settings,
+with the mode's per-method overrides such as SA-VAE's 5 SVI steps on text, and any ``--set``: Fashion-MNIST
+latent 64, hidden 512, batch 100; synthetic text He et al.'s latent 2, LSTM 50, batch 16; fortunes latent 16,
+LSTM 128, batch 32, vocabulary 2 000) this times ``Method.train_step`` on real batches
 (Fashion-MNIST, He et al.'s synthetic sentences, fortunes; random data when a corpus is not installed) and
 prints the median seconds per step, the ratio to the VAE's step, the activation memory of one step (bytes of
 the tensors autograd saves for the backward pass, counted once each), and the projected training time of one
@@ -12,7 +13,8 @@ the V − 3 natural parameters at every token. The lagging encoder is timed in i
 evaluation (AU/KL/MI and the S = 500 importance-weighted LL) is not included.
 
 Usage: ``python benchmarks/table_cost.py [--dataset fashion_mnist|synthetic|fortunes] [--device cuda]
-[--methods vae idsvae ...] [--steps 20] [--threads N] [--epochs N] [--n-train N]``. Several copies started at
+[--methods vae idsvae ...] [--steps 20] [--threads N] [--epochs N] [--n-train N] [--set KEY=VALUE ...]``,
+``--set`` as in ``python -m identkit table`` (e.g. ``--set sa_vae.svi_steps=20``: Kim et al.'s SVI steps). Several copies started at
 once measure how runs sharing one GPU slow each other down (``python -m identkit table --jobs N`` trains that way).
 """
 from __future__ import annotations
@@ -72,18 +74,21 @@ def main(argv=None) -> int:
     parser.add_argument("--n-train", type=int, default=None, help="training rows of the projection (default: the table's)")
     parser.add_argument("--lagging-inner", type=int, default=30,
                         help="encoder steps per aggressive outer step assumed for the lagging encoder")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a settings field or one method's (METHOD.KEY=VALUE), as in the table command")
     args = parser.parse_args(argv)
 
     import torch
 
     from identkit import table
     from identkit.neural.train import default_device, make_optimizer
+    from identkit.table.cli import parse_overrides
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else default_device()
     spec = table.get_dataset(args.dataset)
-    s = table.table_settings(quick=False, dataset=args.dataset)
+    s = table.table_settings(quick=False, dataset=args.dataset, **parse_overrides(args.set, args.dataset))
     epochs = args.epochs or s.epochs
     methods = args.methods or list(spec.methods)
     x, data_dim, source = _batches(args.dataset, s, 8)

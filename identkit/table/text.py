@@ -24,8 +24,10 @@ Settings (one optimiser and budget for every method, as for Fashion-MNIST: Adam,
   (``benchmarks/table_cost.py --dataset fortunes``, one thread on a loaded 2-core machine), 1.5 and 3.5 hours
   per 30-epoch run, and SA-VAE's 20 SVI steps about 30 times a VAE step.
 * SA-VAE on synthetic and fortunes, full: **5 SVI steps, not Kim et al.'s 20** (a per-method override,
-  :data:`TEXT_SVI_STEPS_CPU`): 20 steps cost 43 VAE steps on the synthetic batches (3.3 hours of one core per
-  50-epoch run), more than the three seeds of a table can take on this machine. Fewer steps refine q less
+  :data:`TEXT_SVI_STEPS_CPU`): a 20-step step costs about 4 times a 5-step one on the synthetic batches (403
+  against 97 ms, ``benchmarks/table_cost.py --dataset synthetic --set sa_vae.svi_steps=20``), 3.5–6 hours of one
+  core per 50-epoch run against the 52–86 minutes the 5-step records took, more than the three seeds of a table
+  can take on this machine. Fewer steps refine q less
   (a smaller amortisation gap is closed), so this row is a weaker SA-VAE than the paper's; the table says so.
 * yahoo / yelp, full: the paper's settings (latent 32, embedding 512, LSTM 1024, batch 32, ICNNs 2 × 1024,
   30 000 / 10 000 / 10 000 documents); for a user with the files and a GPU (50 epochs, not run here).
