@@ -37,6 +37,7 @@ __all__ = [
     "kl_to_prior",
     "kl_per_dimension",
     "mutual_information",
+    "fixed_latent_loglik",
     "iw_loglik",
     "identifiability_meter",
     "collapse_metrics",
@@ -301,6 +302,51 @@ def iw_loglik(model, x, samples: int = 500, seed: int = 0, batch_size: int = 100
     numpy.ndarray, shape (N,)
     """
     return _iw_terms(model, x, samples, seed, batch_size, sample_chunk, progress)[0]
+
+
+def fixed_latent_loglik(model, x, z=None, batch_size: int = 100) -> np.ndarray:
+    r"""Per row, ``log p(x | z = z₀)``: the decoder as a model of x alone, with the latent held at one value.
+
+    With z fixed the decoder is a distribution over x that ignores the latent (for a text model
+    ``Π_t p(x_t | x_<t, z₀)``, a language model). It splits a model's fit: the trained decoder at z₀ is one
+    member of the latent-free models its architecture can express, so the best of them does at least as well,
+    and a higher importance-weighted LL than another model's decoder at z₀ shows what the architecture gains
+    without any latent. ``LL − mean log p(x | z₀)`` is *not* the information z carries (a decoder that uses z
+    fits worse at a single z₀ than its marginal does), so it can exceed the MI.
+
+    Parameters
+    ----------
+    model : object implementing the model protocol
+    x : array-like or tensor, shape (N, D)
+        Rows to score (token ids for text models).
+    z : array-like, shape (K,), optional
+        The fixed latent z₀; default the prior mean 0, which requires the standard normal prior.
+    batch_size : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        ``log p(x_i | z₀)`` in float64.
+    """
+    torch = _torch()
+    batch_size = check_int(batch_size, "batch_size")
+    k = check_int(model.latent_dim, "model.latent_dim")
+    xt = _data(model, x)
+    device, dtype = _device_dtype(model)
+    if z is None:
+        if not _prior_is_standard_normal(model, k):
+            raise ValueError("z: the model's prior is not N(0, I), so its mean is not 0; pass the latent z to hold")
+        z0 = torch.zeros(k, dtype=dtype, device=device)
+    else:
+        z0 = torch.as_tensor(as_finite_array(z, "z", ndim=1), dtype=dtype, device=device)
+        if z0.shape[0] != k:
+            raise ValueError(f"z must have {k} entries (model.latent_dim), got {z0.shape[0]}")
+    out = []
+    with _eval_mode(model), torch.no_grad():
+        for start in range(0, xt.shape[0], batch_size):
+            xb = xt[start:start + batch_size]
+            out.append(model.log_likelihood(xb, z0.expand(1, xb.shape[0], k))[0].double().cpu().numpy())
+    return np.concatenate(out)
 
 
 def identifiability_meter(model, x, samples: int = 10, seed: int = 0, batch_size: int = 100) -> np.ndarray:

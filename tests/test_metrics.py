@@ -78,6 +78,34 @@ def data(model):
     return model.sample(3000, seed=1)
 
 
+# ------------------------------------------------------------------------------------- fixed-latent log-lik
+def test_fixed_latent_loglik_is_the_decoder_density_at_the_held_latent(model, data):
+    # x | z₀ ~ N(A z₀ + b, σ² I): scipy's density at the prior mean and at a given z₀
+    x = data[:50]
+    cov = model.sigma**2 * np.eye(model.data_dim)
+    at_zero = stats.multivariate_normal(model.b.numpy(), cov).logpdf(x.numpy())
+    got = metrics.fixed_latent_loglik(model, x, batch_size=16)
+    assert got.shape == (50,) and got.dtype == np.float64
+    np.testing.assert_allclose(got, at_zero, rtol=1e-10)
+    z0 = np.array([0.5, -1.0, 2.0])
+    mean = model.A.numpy() @ z0 + model.b.numpy()
+    np.testing.assert_allclose(metrics.fixed_latent_loglik(model, x.numpy(), z=z0),
+                               stats.multivariate_normal(mean, cov).logpdf(x.numpy()), rtol=1e-10)
+    # the ignored third latent dimension (a_3 = 0) does not move it
+    np.testing.assert_allclose(metrics.fixed_latent_loglik(model, x, z=[0.0, 0.0, 5.0]), at_zero, rtol=1e-10)
+
+
+def test_fixed_latent_loglik_refuses_an_unknown_prior_mean_and_bad_latents(model, data):
+    wide_prior = LinearGaussian(prior_scale=2.0)
+    with pytest.raises(ValueError, match="not N\\(0, I\\)"):
+        metrics.fixed_latent_loglik(wide_prior, data[:5])
+    assert np.all(np.isfinite(metrics.fixed_latent_loglik(wide_prior, data[:5], z=[0.0, 0.0, 0.0])))
+    with pytest.raises(ValueError, match="3 entries"):
+        metrics.fixed_latent_loglik(model, data[:5], z=[0.0, 0.0])
+    with pytest.raises(ValueError, match="z"):
+        metrics.fixed_latent_loglik(model, data[:5], z=[0.0, float("nan"), 0.0])
+
+
 # ---------------------------------------------------------------------------------------------- IW log-lik
 def test_iw_loglik_is_exact_with_the_exact_posterior(model, data):
     # p(x, z)/p(z|x) = p(x) for every z: each importance weight equals p(x), so log-mean-exp is exact for any S.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -87,6 +88,20 @@ def test_log_likelihood_matches_a_token_by_token_reference_on_ragged_rows(model)
     for s in range(4):
         want = _reference_log_likelihood(model, x, z[s])
         assert torch.allclose(got[s], want, atol=1e-4), (got[s], want)
+
+
+@pytest.mark.parametrize("model", [_ids(m) for m in _models()])
+def test_fixed_latent_loglik_is_the_language_model_at_the_held_latent(model):
+    # metrics.fixed_latent_loglik against the token-by-token reference at z = 0 and at one given z₀
+    model.eval()
+    perturb_parameters(model, 0.3, seed=4)
+    x = _docs(9, seed=5)
+    zero = torch.zeros(9, model.latent_dim)
+    np.testing.assert_allclose(metrics.fixed_latent_loglik(model, x, batch_size=4),
+                               _reference_log_likelihood(model, x, zero).detach().double().numpy(), atol=1e-4)
+    z0 = torch.tensor([0.7, -1.2, 0.4])
+    np.testing.assert_allclose(metrics.fixed_latent_loglik(model, x, z=z0.numpy()),
+                               _reference_log_likelihood(model, x, z0.expand(9, 3)).detach().double().numpy(), atol=1e-4)
 
 
 @pytest.mark.parametrize("model", [_ids(m) for m in _models(vocab=6, latent=1, hidden=2)])

@@ -13,6 +13,7 @@ import torch
 from identkit import table
 from identkit.data.text import synthetic_text
 from identkit.neural.sequence import IDSVAE, LSTMVAE
+from identkit.neural.train import load_checkpoint
 from identkit.table import text as T
 
 
@@ -115,6 +116,32 @@ def test_one_method_seed_piece_writes_its_record_and_the_table_assembles_from_th
     with pytest.raises(ValueError, match="reads its own data"):
         table.run_table(quick=True, settings=s, train_x=torch.zeros(2, 3), eval_x=torch.zeros(2, 3),
                         progress=False, cache_dir=None)
+
+
+def test_fixed_latent_ll_is_added_to_the_records_from_their_saved_models(tmp_path):
+    s = _tiny(n_train=32)
+    cache = tmp_path / "cache"
+    table.run_table(quick=True, settings=s, methods=["vae", "idsvae"], progress=False, outdir=tmp_path,
+                    cache_dir=cache)
+    (folder,) = [p for p in cache.iterdir() if p.is_dir()]
+    names = ["idsvae_seed20211206.json", "vae_seed20211206.json"]
+    before = {n: json.loads((folder / n).read_text()) for n in names}
+    assert sorted(p.name for p in table.add_fixed_latent_ll(folder, s, progress=False)) == names
+    _, eval_x = table.load_table_data(s)
+    for n in names:
+        after = json.loads((folder / n).read_text())
+        assert set(after) - set(before[n]) == {"LL_z0", "LL_z0_added"}
+        assert {k: after[k] for k in before[n]} == before[n]  # nothing else changes
+        model = load_checkpoint(folder / n.replace(".json", ".model.pt"))
+        z0 = torch.zeros(1, len(eval_x), model.latent_dim)
+        with torch.no_grad():
+            want = float(model.log_likelihood(eval_x, z0).double().mean())
+        assert after["LL_z0"] == pytest.approx(want, rel=1e-9)
+    (folder / "vae_seed20211206.model.pt").unlink()
+    with pytest.warns(RuntimeWarning, match="no saved model for vae_seed20211206.json"):
+        assert len(table.add_fixed_latent_ll(folder, s, progress=False)) == 1
+    with pytest.raises(ValueError, match="--add-fixed-latent-ll needs the run records"):
+        table.main(["--dataset", "synthetic", "--quick", "--add-fixed-latent-ll", "--no-cache"])
 
 
 def test_a_per_method_override_changes_that_method_only_and_is_checked_in_its_records(tmp_path):

@@ -27,8 +27,8 @@ from .fashion_mnist import (DERIVED_ROWS, FASHION_MNIST, FULL_EPOCHS, IDENTIFIAB
                             METHODS, PAPER_FASHION_MNIST, PAPER_LABELS, RESULTS_DIR, TableSettings)
 from .render import (BASE_METRICS, GOAL_AU, GOAL_LL_GAP, PAPER_METRICS, commentary, read_table,
                      render_markdown)
-from .runs import (CACHE_DIR, build_method, cache_folder, evaluate_run, evaluation_seed, load_table_data,
-                   load_validation_data, reevaluate, run_table, settings_from_json, table_settings,
+from .runs import (CACHE_DIR, add_fixed_latent_ll, build_method, cache_folder, evaluate_run, evaluation_seed,
+                   load_table_data, load_validation_data, reevaluate, run_table, settings_from_json, table_settings,
                    train_and_evaluate)
 from .text import PAPER_SYNTHETIC, PAPER_YAHOO, TEXT_METHODS, TextTableSettings
 
@@ -46,6 +46,6 @@ __all__ = [
     "PAPER_FASHION_MNIST", "PAPER_SYNTHETIC", "PAPER_YAHOO", "PAPER_LABELS", "PAPER_METRICS", "BASE_METRICS",
     "METRICS", "CSV_COLUMNS", "CSV_NAME", "MD_NAME", "FULL_EPOCHS", "CACHE_DIR", "RESULTS_DIR", "GOAL_AU",
     "GOAL_LL_GAP", "build_method", "load_table_data", "load_validation_data", "cache_folder", "evaluation_seed",
-    "evaluate_run", "train_and_evaluate", "reevaluate", "run_table", "read_table", "render_markdown", "commentary",
-    "add_arguments", "parse_overrides", "main",
+    "evaluate_run", "train_and_evaluate", "reevaluate", "add_fixed_latent_ll", "run_table", "read_table",
+    "render_markdown", "commentary", "add_arguments", "parse_overrides", "main",
 ]

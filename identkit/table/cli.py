@@ -10,7 +10,8 @@ from .._checks import check_int
 from .datasets import DATASETS, get_dataset
 from .fashion_mnist import FASHION_MNIST
 from .render import render_markdown
-from .runs import CACHE_DIR, cache_folder, load_table_data, reevaluate, run_table, table_settings
+from .runs import (CACHE_DIR, add_fixed_latent_ll, cache_folder, load_table_data, reevaluate, run_table,
+                   table_settings)
 from .text import TEXT_METHODS
 
 __all__ = ["add_arguments", "parse_overrides", "main"]
@@ -52,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--reevaluate", action="store_true",
                         help="train nothing: recompute the metrics of every finished run from its saved model "
                              "(<method>_seed<seed>.model.pt beside the record), rewrite the records, then the table")
+    parser.add_argument("--add-fixed-latent-ll", action="store_true",
+                        help="train nothing: add LL_z0, the mean log p(x | z = 0) of each saved model's decoder (the "
+                             "latent held at the prior mean), to every record with its model, then write the table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -104,13 +108,15 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if args.epochs is not None:
         overrides["epochs"] = check_int(args.epochs, "epochs")
     cache_dir = None if args.no_cache else (args.cache_dir or CACHE_DIR)
-    if getattr(args, "reevaluate", False):
+    for flag, rewrite in (("reevaluate", reevaluate), ("add_fixed_latent_ll", add_fixed_latent_ll)):
+        if not getattr(args, flag, False):
+            continue
         if cache_dir is None:
-            raise ValueError("--reevaluate needs the run records: drop --no-cache")
+            raise ValueError(f"--{flag.replace('_', '-')} needs the run records: drop --no-cache")
         settings = table_settings(quick, dataset=dataset, **overrides)
         train_x, eval_x = load_table_data(settings)
-        reevaluate(cache_folder(cache_dir, settings, train_x, eval_x), settings, methods=args.methods,
-                   progress=not args.no_progress, device=args.device)
+        rewrite(cache_folder(cache_dir, settings, train_x, eval_x), settings, methods=args.methods,
+                progress=not args.no_progress, device=args.device)
         args.from_cache = True
     seed_index = getattr(args, "seed_index", None)
     if seed_index is not None and not args.methods:

@@ -23,7 +23,7 @@ from .render import BASE_METRICS, mode_string, summarise_runs, write_table
 
 __all__ = ["CACHE_DIR", "table_settings", "settings_from_json", "build_method", "load_table_data",
            "load_validation_data", "cache_folder", "evaluation_seed", "evaluate_run", "train_and_evaluate",
-           "reevaluate", "run_table"]
+           "reevaluate", "add_fixed_latent_ll", "run_table"]
 
 Settings = Any  # a data set's settings dataclass (TableSettings, TextTableSettings)
 #: Default folder of the per-run records (git-ignored); the committed paper-scale ones are under results/.
@@ -180,14 +180,11 @@ def train_and_evaluate(key: str, settings: Settings, train_x, eval_x, seed: int,
     return row
 
 
-def reevaluate(cache_dir: str | Path, settings: Settings | None = None, methods=None, progress: bool = True,
-               device=None, data=None) -> list[Path]:
-    """Recompute the metrics of every record in ``cache_dir`` that has its saved model; rewrite the records.
+def _saved_runs(cache_dir, settings, methods, device, data, progress: bool, desc: str):
+    """Yield ``(record path, record, model, method, own settings, eval_x)`` for each record with its saved model.
 
-    Training fields (times, ELBO, device, …) are kept; the metrics of :func:`evaluate_run` are replaced and
-    ``reevaluated`` (the torch version and date) is added. Records without a ``.model.pt`` beside them are left
-    as they are (and named in a warning). ``data``: the ``(train_x, eval_x)`` the runs used, when they were not
-    the data set's own (tensors given to :func:`run_table`; ``eval_x`` as evaluated). Returns the rewritten records.
+    Shared by :func:`reevaluate` and :func:`add_fixed_latent_ll`; records without a ``.model.pt`` are named in
+    one warning at the end.
     """
     from tqdm.auto import tqdm
 
@@ -204,9 +201,8 @@ def reevaluate(cache_dir: str | Path, settings: Settings | None = None, methods=
     spec = dataset_of(settings)
     train_x, eval_x = spec.load(settings) if data is None else data
     data_dim = spec.data_dim(settings, train_x)
-    done, missing = [], []
-    records = sorted(folder.glob("*_seed*.json"))
-    for path in tqdm(records, desc="reevaluate", disable=not progress):
+    missing = []
+    for path in tqdm(sorted(folder.glob("*_seed*.json")), desc=desc, disable=not progress):
         rec = json.loads(path.read_text())
         if methods is not None and rec["method"] not in methods:
             continue
@@ -219,18 +215,55 @@ def reevaluate(cache_dir: str | Path, settings: Settings | None = None, methods=
         model = load_checkpoint(model_file, map_location=device or "cpu")
         _, method = spec.build(rec["method"], own, data_dim, int(rec["seed"]))
         method.batch_size = own.batch_size
-        t0 = time.perf_counter()
-        rec.update(evaluate_run(rec["method"], own, model, method, eval_x.to(next(model.parameters()).device),
-                                int(rec["seed"])))
-        import torch
+        yield path, rec, model, method, own, eval_x.to(next(model.parameters()).device)
+    if missing:
+        warnings.warn(f"no saved model for {', '.join(missing)}: left as they are", RuntimeWarning, stacklevel=3)
 
+
+def reevaluate(cache_dir: str | Path, settings: Settings | None = None, methods=None, progress: bool = True,
+               device=None, data=None) -> list[Path]:
+    """Recompute the metrics of every record in ``cache_dir`` that has its saved model; rewrite the records.
+
+    Training fields (times, ELBO, device, …) are kept; the metrics of :func:`evaluate_run` are replaced and
+    ``reevaluated`` (the torch version and date) is added. Records without a ``.model.pt`` beside them are left
+    as they are (and named in a warning). ``data``: the ``(train_x, eval_x)`` the runs used, when they were not
+    the data set's own (tensors given to :func:`run_table`; ``eval_x`` as evaluated). Returns the rewritten records.
+    """
+    import torch
+
+    done = []
+    for path, rec, model, method, own, eval_x in _saved_runs(cache_dir, settings, methods, device, data, progress,
+                                                             "reevaluate"):
+        t0 = time.perf_counter()
+        rec.update(evaluate_run(rec["method"], own, model, method, eval_x, int(rec["seed"])))
         rec["eval_time_s"] = time.perf_counter() - t0
         rec["reevaluated"] = {"torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
         _write_json_atomic(path, rec)
         done.append(path)
-    if missing:
-        warnings.warn(f"no saved model for {', '.join(missing)}: their metrics were not recomputed", RuntimeWarning,
-                      stacklevel=2)
+    return done
+
+
+def add_fixed_latent_ll(cache_dir: str | Path, settings: Settings | None = None, methods=None,
+                        progress: bool = True, device=None, data=None) -> list[Path]:
+    r"""Add ``LL_z0``, the decoder's fit with the latent held at the prior mean, to every record with its model.
+
+    ``LL_z0 = (1/N) Σ_i log p(x_i | z = 0)`` over the evaluation rows (:func:`identkit.metrics.fixed_latent_loglik`):
+    the trained decoder as a model that ignores z. Set beside ``LL`` it splits a row's fit into what the decoder
+    architecture achieves without a latent and what the latent adds. Nothing else in the record changes;
+    ``LL_z0_added`` (torch version and date) records when. Same arguments as :func:`reevaluate`; returns the
+    rewritten records.
+    """
+    import torch
+
+    from ..metrics import fixed_latent_loglik
+
+    done = []
+    for path, rec, model, _, own, eval_x in _saved_runs(cache_dir, settings, methods, device, data, progress,
+                                                        "LL at z = 0"):
+        rec["LL_z0"] = float(np.mean(fixed_latent_loglik(model, eval_x, batch_size=own.batch_size)))
+        rec["LL_z0_added"] = {"torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+        _write_json_atomic(path, rec)
+        done.append(path)
     return done
 
 
