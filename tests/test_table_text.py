@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from identkit import table
+from identkit import metrics, table
 from identkit.data.text import synthetic_text
 from identkit.neural.sequence import IDSVAE, LSTMVAE
 from identkit.neural.train import load_checkpoint
@@ -95,6 +95,17 @@ def test_r2_of_the_true_latent_is_one_for_an_affine_image_and_near_zero_for_nois
     assert T.text_metrics(Fake(affine), data.ids, s, {"LL": -50.0})["R2_z"] == pytest.approx(1.0, abs=1e-9)
     noise = torch.randn(len(z), 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert abs(T.text_metrics(Fake(noise), data.ids, s, {"LL": -50.0})["R2_z"]) < 0.15
+
+
+def test_text_metrics_add_the_decoder_only_fit_outside_the_synthetic_table():
+    s = _tiny()
+    data = synthetic_text("test", seed=s.data_seed, n=s.n_eval)
+    model = LSTMVAE(len(data.vocab), latent_dim=s.latent_dim, embed_dim=6, hidden=8, seed=0).eval()
+    on_fortunes = T.text_metrics(model, data.ids, dataclasses.replace(s, dataset="fortunes"), {"LL": -50.0})
+    assert "R2_z" not in on_fortunes
+    assert on_fortunes["LL_z0"] == pytest.approx(float(metrics.fixed_latent_loglik(model, data.ids).mean()))
+    assert "LL_z0" not in T.text_metrics(model, data.ids, s, {"LL": -50.0})
+    assert "LL_z0" in table.get_dataset("fortunes").metrics and "LL_z0" not in table.get_dataset("synthetic").metrics
 
 
 def test_one_method_seed_piece_writes_its_record_and_the_table_assembles_from_the_pieces(tmp_path):
