@@ -295,6 +295,12 @@ def test_commentary_reads_the_numbers():
     rows = [dict(row("gmvae", 0.3, -250.0), AU_sd=0.4, n_seeds=3), dict(row("idgmvae", 0.5, -251.0), AU_sd=0.03,
                                                                          n_seeds=3)]
     assert "AU varies most across seeds: GMVAE (sd 0.40 over 3 seeds)" in table.commentary(rows)
+    assert "held at 0" not in text  # no LL_z0 column
+    text_rows = [{"method": "vae", "label": "VAE", "AU": 0.1, "MI": 0.03, "LL": -92.0, "mode": "full (3 seeds)"},
+                 {"method": "idsvae", "label": "IDSVAE", "AU": 0.1, "MI": 0.9, "LL": -88.0, "LL_z0": -89.5,
+                  "mode": "full (3 seeds)"}]
+    assert ("IDSVAE with z held at 0 (a model that ignores z): LL_z0 -89.5, +2.5 nats against VAE's LL; using z adds "
+            "the rest, +1.5 nats") in table.commentary(text_rows, dataset="fortunes")
 
 
 @pytest.mark.parametrize("dataset", ["fashion_mnist", "synthetic", "fortunes"])

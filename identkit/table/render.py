@@ -181,8 +181,9 @@ def commentary(rows: list[dict], collapse_below: float = 0.5, dataset: str = "fa
 
     A method "collapses" when fewer than ``collapse_below`` of its latent dimensions are active. Each identifiable
     row is compared with its twin (the data set's ``twins``: AU and LL difference in nats, and whether it meets
-    the paper's goal, AU ≥ :data:`GOAL_AU` at an LL within :data:`GOAL_LL_GAP` nat of the twin); the row whose AU has
-    the largest standard deviation over seeds is named (collapse that depends on the seed).
+    the paper's goal, AU ≥ :data:`GOAL_AU` at an LL within :data:`GOAL_LL_GAP` nat of the twin, and, where the
+    table has ``LL_z0``, how much of the LL difference the identifiable decoder reaches with z held at 0); the row
+    whose AU has the largest standard deviation over seeds is named (collapse that depends on the seed).
     """
     if not rows:
         return "empty table"
@@ -203,6 +204,11 @@ def commentary(rows: list[dict], collapse_below: float = 0.5, dataset: str = "fa
             lines.append(f"{o['label']} vs {b['label']}: AU {o['AU']:.2f} vs {b['AU']:.2f}, MI {o['MI']:.2f} vs "
                          f"{b['MI']:.2f}, LL {o['LL']:.1f} vs {b['LL']:.1f} ({o['LL'] - b['LL']:+.1f} nats); "
                          f"paper's goal (AU >= {GOAL_AU}, LL within {GOAL_LL_GAP:g} nat): {'met' if goal else 'not met'}")
+            z0 = float(o.get("LL_z0", float("nan")))
+            if math.isfinite(z0):
+                lines.append(f"{o['label']} with z held at 0 (a model that ignores z): LL_z0 {z0:.1f}, "
+                             f"{z0 - b['LL']:+.1f} nats against {b['label']}'s LL; using z adds the rest, "
+                             f"{o['LL'] - z0:+.1f} nats")
     spread = [r for r in rows if math.isfinite(float(r.get("AU_sd", float("nan"))))]
     if spread:
         top = max(spread, key=lambda r: r["AU_sd"])
