@@ -191,7 +191,7 @@ def test_calibrated_decoder_starts_nonlinear_and_keeps_its_bound():
     r = dec.nonlinearity_ratios(z)
     assert max(r_plain) < 0.05
     assert r[0] == pytest.approx(0.5, rel=0.15) and r[1] == pytest.approx(0.5, rel=0.15)  # fresh probes
-    assert dec.injectivity_bound() == pytest.approx(float(dec.beta.singular_values().min()), rel=1e-6)
+    assert dec.injectivity_bound() == pytest.approx(float(dec.beta.singular_values().min().detach()), rel=1e-6)
     assert {"g1.log_scale", "g2.log_scale"} <= set(dec.state_dict())
     with pytest.raises(ValueError, match="init_ratio"):
         InjectiveDecoder(2, 3, init_ratio=0.0)
