@@ -14,8 +14,8 @@ evaluation (AU/KL/MI and the S = 500 importance-weighted LL) is not included.
 
 Usage: ``python benchmarks/table_cost.py [--dataset fashion_mnist|synthetic|fortunes] [--device cuda]
 [--methods vae idsvae ...] [--steps 20] [--threads N] [--epochs N] [--n-train N] [--set KEY=VALUE ...]``,
-``--set`` as in ``python -m identkit table`` (e.g. ``--set sa_vae.svi_steps=20``: Kim et al.'s SVI steps). Several copies started at
-once measure how runs sharing one GPU slow each other down (``python -m identkit table --jobs N`` trains that way).
+``--set`` as in ``python -m identkit table`` (e.g. ``--set sa_vae.svi_steps=20``: Kim et al.'s SVI steps).
+Several copies started at once measure how runs sharing one GPU slow each other down (``python -m identkit table --jobs N`` trains that way).
 """
 from __future__ import annotations
 

@@ -311,8 +311,8 @@ def fixed_latent_loglik(model, x, z=None, batch_size: int = 100) -> np.ndarray:
     ``Π_t p(x_t | x_<t, z₀)``, a language model). It splits a model's fit: the trained decoder at z₀ is one
     member of the latent-free models its architecture can express, so the best of them does at least as well,
     and a higher importance-weighted LL than another model's decoder at z₀ shows what the architecture gains
-    without any latent. ``LL − mean log p(x | z₀)`` is *not* the information z carries (a decoder that uses z
-    fits worse at a single z₀ than its marginal does), so it can exceed the MI.
+    without any latent. ``LL − mean log p(x | z₀)`` is *not* the information z carries: one value z₀ is not the
+    prior's average over z, and the difference can exceed the MI.
 
     Parameters
     ----------
