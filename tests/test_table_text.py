@@ -191,3 +191,18 @@ def test_settings_of_a_record_folder_are_read_back_as_their_data_set():
     assert table.settings_from_json(dataclasses.asdict(s)) == s
     f = table.table_settings(False)
     assert table.settings_from_json(dataclasses.asdict(f)) == f
+
+
+def test_a_table_the_paper_does_not_report_has_no_paper_columns():
+    row = {"method": "vae", "label": "VAE", "mode": "full (3 seeds)", "n_seeds": 1, "train_time_s": 1.0,
+           **{m: 0.5 for m in table.get_dataset("synthetic").metrics + table.get_dataset("fortunes").metrics}}
+    with_paper = table.render_markdown([{**row, "paper_AU": 0.0, "paper_LL": -46.5}], dataset="synthetic")
+    header = [line for line in with_paper.splitlines() if line.startswith("| method")][0]
+    assert "paper AU" in header and "| 0.0 | — | — | -46.5 | 1 |" in with_paper
+    assert "the paper's reported values" in with_paper.splitlines()[0]
+    without = table.render_markdown([row], dataset="fortunes")
+    lines = without.splitlines()
+    header, rule, body = [i for i, line in enumerate(lines) if line.startswith("|")][:3]
+    assert "paper" not in lines[header] and "paper's reported" not in lines[0]
+    assert lines[header].count("|") == lines[rule].count("|") == lines[body].count("|")
+    assert lines[body].endswith("| 0.5 | 0.5 | 1 |")  # PPL, LL_z0, then the training time
