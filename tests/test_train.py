@@ -350,6 +350,6 @@ def test_tf_rmsprop_is_tensorflow_1s_update():
         o = make_optimizer([p], name, lr=0.01)
         (0.05 * p**2).sum().backward()  # gradient 0.1
         o.step()
-    assert 1 - float(p1) == pytest.approx(0.1, rel=1e-3) and 1 - float(p2) < 0.002
+    assert 1 - p1.item() == pytest.approx(0.1, rel=1e-3) and 1 - p2.item() < 0.002
     with pytest.raises(ValueError, match="rho"):
         TFRMSprop([theta], rho=1.0)
