@@ -180,11 +180,11 @@ def train_and_evaluate(key: str, settings: Settings, train_x, eval_x, seed: int,
     return row
 
 
-def _saved_runs(cache_dir, settings, methods, device, data, progress: bool, desc: str):
+def _saved_runs(cache_dir, settings, methods, device, data, progress: bool, desc: str, with_method: bool = True):
     """Yield ``(record path, record, model, method, own settings, eval_x)`` for each record with its saved model.
 
     Shared by :func:`reevaluate` and :func:`add_fixed_latent_ll`; records without a ``.model.pt`` are named in
-    one warning at the end.
+    one warning at the end. ``with_method=False`` yields ``None`` for the training method (nothing is built).
     """
     from tqdm.auto import tqdm
 
@@ -213,8 +213,10 @@ def _saved_runs(cache_dir, settings, methods, device, data, progress: bool, desc
         _check_record_overrides(rec, settings, path)
         own = method_settings(settings, rec["method"])
         model = load_checkpoint(model_file, map_location=device or "cpu")
-        _, method = spec.build(rec["method"], own, data_dim, int(rec["seed"]))
-        method.batch_size = own.batch_size
+        method = None
+        if with_method:
+            _, method = spec.build(rec["method"], own, data_dim, int(rec["seed"]))
+            method.batch_size = own.batch_size
         yield path, rec, model, method, own, eval_x.to(next(model.parameters()).device)
     if missing:
         warnings.warn(f"no saved model for {', '.join(missing)}: left as they are", RuntimeWarning, stacklevel=3)
@@ -259,7 +261,7 @@ def add_fixed_latent_ll(cache_dir: str | Path, settings: Settings | None = None,
 
     done = []
     for path, rec, model, _, own, eval_x in _saved_runs(cache_dir, settings, methods, device, data, progress,
-                                                        "LL at z = 0"):
+                                                        "LL at z = 0", with_method=False):
         rec["LL_z0"] = float(np.mean(fixed_latent_loglik(model, eval_x, batch_size=own.batch_size)))
         rec["LL_z0_added"] = {"torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
         _write_json_atomic(path, rec)
