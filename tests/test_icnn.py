@@ -179,7 +179,7 @@ def test_calibrated_output_scale_sets_the_nonlinear_part(activation):
     assert before < 0.05  # the ICNN's own initialisation: almost linear
     g.calibrate(u, 0.7)
     assert g.nonlinearity_ratio(u) == pytest.approx(0.7, rel=1e-9)
-    assert float(g.scale()) == pytest.approx(0.7 / before, rel=1e-9)
+    assert g.scale().item() == pytest.approx(0.7 / before, rel=1e-9)
     uu = u.clone().requires_grad_(True)
     auto = torch.autograd.grad(g.psi(uu).sum(), uu)[0]
     assert torch.allclose(g(u), auto, atol=1e-10)
@@ -199,7 +199,7 @@ def test_softplus_brenier_map_is_continuous_where_leaky_relu_jumps():
         with torch.no_grad():
             g.potential.W_raw[0].mul_(0.0).add_(5.0)  # large positive weights: sharp, visible kinks
         t = torch.linspace(-3, 3, 20001, dtype=torch.float64)[:, None]
-        return float(g(t).diff(dim=0).abs().max())
+        return g(t).diff(dim=0).abs().max().item()
 
     assert max_jump("leaky_relu") > 50 * max_jump("softplus")
 
